@@ -1,0 +1,14 @@
+//! Shared core of the Junction webhook receiver.
+//!
+//! Everything every function agrees on lives here: whether a webhook is genuine ([`signature`]), what it is
+//! ([`events`]), where it goes ([`family`]), how it travels through SQS ([`envelope`]), and how its records are
+//! kept in and read back from DynamoDB ([`store`], [`query`]).
+
+pub mod envelope;
+pub mod events;
+pub mod family;
+pub mod signature;
+pub mod store;
+pub mod query;
+pub mod secrets;
+pub mod aws;
