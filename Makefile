@@ -1,0 +1,108 @@
+# Build, lint and test entry points. Python tools (SAM CLI, cfn-lint, cargo-lambda, zig, pytest, moto) come from
+# .tools/venv, installed at pinned versions by `make tools`; Rust comes from the machine's rustup toolchain.
+#
+#   make tools          install the pinned tools into .tools/ (quick when already installed)
+#   make test           what CI runs: fmt check, clippy -D warnings, cargo test, lint-template (TEST_STEPS)
+#   make build          sam build: arm64 bootstrap binaries through cargo-lambda + zig, in .aws-sam/build
+#   make lint-template  sam validate --lint, cfn-lint with the serverless rules, and the template tests
+#   make fmt / clippy   format the workspace / lint it with warnings as errors
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules
+
+TOOLS_BIN := $(CURDIR)/.tools/venv/bin
+TOOLS_STAMP := .tools/venv.stamp
+export PATH := $(TOOLS_BIN):$(PATH)
+# Linting needs a region but no account or credentials; the template is region-neutral.
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+
+ARM64_TARGET := aarch64-unknown-linux-gnu
+CARGO ?= cargo
+
+# `make test` runs these in order; add a step by appending its target name.
+TEST_STEPS := check unit-test lint-template
+
+.PHONY: help tools test check fmt fmt-check clippy unit-test lint-template template-test build arm64-std build-sizes
+
+help:
+	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
+
+# --- tools -------------------------------------------------------------------------------------------------------
+
+tools:
+	infra/tools/install.sh
+
+# Files that need the venv depend on this stamp, so a changed lock reinstalls before use.
+$(TOOLS_STAMP): infra/tools/requirements.txt infra/tools/install.sh
+	infra/tools/install.sh
+	touch $@
+
+# --- Rust --------------------------------------------------------------------------------------------------------
+
+test: $(TEST_STEPS)
+
+check: fmt-check clippy
+
+fmt:
+	$(CARGO) fmt --all
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+unit-test:
+	$(CARGO) test --workspace --locked
+
+# --- template ----------------------------------------------------------------------------------------------------
+
+lint-template: $(TOOLS_STAMP)
+	sam validate --lint --template-file template.yaml
+	cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
+	$(MAKE) --no-print-directory template-test
+
+template-test: $(TOOLS_STAMP)
+	pytest infra/tests
+
+# --- build -------------------------------------------------------------------------------------------------------
+
+# SAM's build cache (cached = true in samconfig.toml) keys each function on its CodeUri, functions/<crate>, and so
+# cannot see the shared crate or the workspace manifests: drop the cache whenever those change.
+SAM_CACHE_INPUTS := Cargo.toml Cargo.lock $(wildcard rust-toolchain.toml .cargo/config.toml) \
+	$(shell find shared -type f -not -path '*/target/*' 2>/dev/null)
+
+.aws-sam/workspace.stamp: $(SAM_CACHE_INPUTS)
+	rm -rf .aws-sam/cache
+	mkdir -p .aws-sam
+	touch $@
+
+build: $(TOOLS_STAMP) arm64-std .aws-sam/workspace.stamp
+	sam build
+	$(MAKE) --no-print-directory build-sizes
+
+# cargo-lambda cross-compiles with zig as the linker, but links against the Rust std of the target, which only
+# rustup provides (`rustup target add`). Without network access to rustup's distribution server there is no other
+# way to get it: -Zbuild-std would rebuild std from the rust-src component, which comes from the same server.
+arm64-std:
+	@if ! rustup target list --installed | grep -qx '$(ARM64_TARGET)'; then \
+	  echo "make build: the Rust std for $(ARM64_TARGET) is not installed; trying rustup target add" >&2; \
+	  rustup target add $(ARM64_TARGET) || { \
+	    echo "make build: cannot build arm64 Lambda binaries here: rustup could not add $(ARM64_TARGET)," >&2; \
+	    echo "  and rust-src (needed for -Zbuild-std instead) comes from the same server. Run 'rustup target add" >&2; \
+	    echo "  $(ARM64_TARGET)' where that server is reachable. The template, lint and tests do not need it." >&2; \
+	    exit 1; }; \
+	fi
+
+# What Lambda would receive: the architecture of each bootstrap and the size of its deployment zip.
+build-sizes:
+	@for binary in .aws-sam/build/*/bootstrap; do \
+	  fn=$$(basename "$$(dirname "$$binary")"); \
+	  zipped=$$(cd "$$(dirname "$$binary")" && zip -q -9 -X - bootstrap | wc -c); \
+	  printf '%-22s %-8s raw %6d KiB  zip %6d KiB\n' "$$fn" \
+	    "$$(file -b "$$binary" | grep -o 'ARM aarch64\|x86-64' || echo '?')" \
+	    $$(( $$(stat -c %s "$$binary") / 1024 )) $$(( zipped / 1024 )); \
+	done
