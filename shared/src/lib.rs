@@ -12,3 +12,4 @@ pub mod store;
 pub mod query;
 pub mod secrets;
 pub mod aws;
+pub mod processor;

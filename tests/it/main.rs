@@ -1,1 +1,5 @@
-//! it
+//! Integration tests: the real SDK against moto over real HTTP. One test binary, so the workspace links once.
+
+mod ingest;
+mod processors;
+mod support;

@@ -1,1 +1,7 @@
-fn main() {}
+//! The backfills processor: stores historical-pull (backfill) notices from its SQS queue into DynamoDB.
+//! The per-record logic is shared by every family: see `jwh_shared::processor`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    jwh_shared::processor::serve(jwh_shared::family::Family::Backfills).await
+}

@@ -1,1 +1,24 @@
-fn main() {}
+//! The ingest function: Junction (Svix) webhooks in through API Gateway, verified, routed and enqueued.
+//! Wiring only; the logic is in [`handler`].
+
+use jwh_ingest::handler;
+
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Adapter, Request};
+use lambda_runtime::{LambdaEvent, Service as _, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let ingest = handler::Ingest::from_env().await?;
+    let ingest = &ingest;
+    let http = Adapter::from(service_fn(move |request: Request| async move {
+        Ok::<_, std::convert::Infallible>(ingest.handle(request).await)
+    }));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<LambdaRequest>| {
+        let mut http = http.clone();
+        let event = LambdaEvent::new(handler::guard_base64(event.payload), event.context);
+        async move { http.call(event).await }
+    }))
+    .await
+}

@@ -1,1 +1,7 @@
-fn main() {}
+//! The timeseries processor: stores timeseries samples, in hour buckets from its SQS queue into DynamoDB.
+//! The per-record logic is shared by every family: see `jwh_shared::processor`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    jwh_shared::processor::serve(jwh_shared::family::Family::Timeseries).await
+}

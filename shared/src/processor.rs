@@ -1,0 +1,180 @@
+//! The processors' common loop: one SQS batch in, a partial-batch response out.
+//!
+//! Every processor family runs the same steps for each record, concurrently within a bound:
+//! read the envelope (fetching a claim-checked body from S3), skip the message if this family already processed
+//! its Svix id, store its records, then mark it processed. A record that fails is named in `batchItemFailures`
+//! and retried by SQS alone; after the queue's `maxReceiveCount` it moves to the family's dead-letter queue.
+//! Duplicates and stale versions are outcomes, not errors.
+//! <https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html#services-sqs-batchfailurereporting>
+
+use std::time::Instant;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::StreamExt as _;
+use tracing::Instrument as _;
+
+use crate::aws::{ConfigError, env_or, required_env};
+use crate::envelope::{EnvelopeError, IncomingMessage};
+use crate::events::parse_event;
+use crate::family::Family;
+use crate::store::{Store, StoreError, Written};
+
+/// Default number of records of one batch processed at once.
+pub const DEFAULT_BATCH_CONCURRENCY: usize = 8;
+/// Default lifetime of processed-message markers, in days (Svix retries for about 28 hours; messages can be
+/// re-sent by hand from the dashboard later).
+pub const DEFAULT_IDEMPOTENCY_TTL_DAYS: u32 = 7;
+
+/// A processor's dependencies, built once per container.
+#[derive(Debug, Clone)]
+pub struct Processor {
+    /// The family this processor serves.
+    pub family: Family,
+    /// Where records are kept.
+    pub store: Store,
+    /// Reads claim-checked bodies.
+    pub s3: aws_sdk_s3::Client,
+    /// Records of one batch processed at once.
+    pub concurrency: usize,
+}
+
+/// What processing one message did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outcome {
+    /// Records written (or found newer and left alone: see [`Written::stale`]).
+    Stored(Written),
+    /// This family had already processed the message.
+    Duplicate,
+}
+
+/// Processing one message failed; the message is retried.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// The envelope could not be read (missing attribute, claim check unreadable).
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    /// DynamoDB failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Processor {
+    /// Builds the processor from the environment: `TABLE_NAME` (required), `IDEMPOTENCY_TTL_DAYS`,
+    /// `BATCH_CONCURRENCY`.
+    pub async fn from_env(family: Family) -> Result<Self, ConfigError> {
+        let config = crate::aws::load_config().await;
+        let table = required_env("TABLE_NAME")?;
+        let ttl = env_or("IDEMPOTENCY_TTL_DAYS", DEFAULT_IDEMPOTENCY_TTL_DAYS)?;
+        let concurrency = env_or("BATCH_CONCURRENCY", DEFAULT_BATCH_CONCURRENCY)?.max(1);
+        Ok(Self {
+            family,
+            store: Store::new(aws_sdk_dynamodb::Client::new(&config), table, ttl),
+            s3: crate::aws::s3_client(&config),
+            concurrency,
+        })
+    }
+
+    /// Processes a batch; the response names exactly the records that failed.
+    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        let results: Vec<(String, Result<Outcome, ProcessError>)> = futures::stream::iter(
+            event.records,
+        )
+        .map(|record| {
+            let id = record.message_id.clone().unwrap_or_default();
+            let span =
+                tracing::info_span!("message", message_id = %id, family = self.family.as_str());
+            async move { (id, self.handle_record(record).await) }.instrument(span)
+        })
+        .buffer_unordered(self.concurrency)
+        .collect()
+        .await;
+        let mut response = SqsBatchResponse::default();
+        for (id, result) in results {
+            if result.is_err() {
+                response.add_failure(id);
+            }
+        }
+        response
+    }
+
+    /// Processes one record, logging one line with its outcome (ids, counts and error kinds only).
+    pub async fn handle_record(&self, record: SqsMessage) -> Result<Outcome, ProcessError> {
+        let started = Instant::now();
+        let msg = match IncomingMessage::from_record(record, &self.s3).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(outcome = "failed", error = %e, "envelope unreadable");
+                return Err(e.into());
+            }
+        };
+        let result = self.process(&msg).await;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let meta = &msg.meta;
+        match &result {
+            Ok(Outcome::Stored(w)) => tracing::info!(
+                svix_id = %meta.svix_id, event_type = %meta.event_type, outcome = if w.items == 0 && w.stale > 0 { "stale" } else { "stored" },
+                items = w.items, stale = w.stale, samples = w.samples, write_units = w.write_units, duration_ms = ms,
+                "processed"
+            ),
+            Ok(Outcome::Duplicate) => tracing::info!(
+                svix_id = %meta.svix_id, event_type = %meta.event_type, outcome = "duplicate", duration_ms = ms, "processed"
+            ),
+            Err(e) => tracing::error!(
+                svix_id = %meta.svix_id, event_type = %meta.event_type, outcome = "failed",
+                throttled = matches!(e, ProcessError::Store(s) if s.is_throttle()), error = %e, duration_ms = ms,
+                "processing failed"
+            ),
+        }
+        result
+    }
+
+    /// Stores one message unless this family already processed it.
+    pub async fn process(&self, msg: &IncomingMessage) -> Result<Outcome, ProcessError> {
+        let meta = &msg.meta;
+        if self.store.is_processed(&meta.svix_id, self.family).await? {
+            return Ok(Outcome::Duplicate);
+        }
+        let mut written = match self.family {
+            Family::CatchAll => {
+                let reason = match parse_event(&msg.body) {
+                    Ok(e) if matches!(e.event_type, crate::events::EventType::Unknown(_)) => {
+                        "unknown_event_type"
+                    }
+                    Ok(_) => "no_typed_writer",
+                    Err(_) => "unparseable",
+                };
+                self.store.put_catch_all(&msg.body, meta, reason).await?
+            }
+            _ => match parse_event(&msg.body) {
+                Ok(event) => self.store.write_event(&event, meta).await?,
+                // A verified body this family cannot read will not read better on a retry: keep it whole in the
+                // catch-all records (replayable after an upgrade) instead of cycling it into the DLQ.
+                Err(e) => {
+                    tracing::warn!(svix_id = %meta.svix_id, error = %e, "unparseable event kept in catch-all");
+                    self.store
+                        .put_catch_all(&msg.body, meta, "unparseable")
+                        .await?
+                }
+            },
+        };
+        let now = chrono::Utc::now().timestamp();
+        written.write_units += self
+            .store
+            .mark_processed(&meta.svix_id, self.family, now)
+            .await?;
+        Ok(Outcome::Stored(written))
+    }
+}
+
+/// Runs a processor on the Lambda runtime: JSON logs under the function's `LoggingConfig`, clients built once.
+pub async fn serve(family: Family) -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let processor = Processor::from_env(family).await?;
+    let processor = &processor;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
+            Ok::<_, lambda_runtime::Error>(processor.handle_batch(event.payload).await)
+        },
+    ))
+    .await
+}

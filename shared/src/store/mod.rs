@@ -1,0 +1,292 @@
+//! DynamoDB store: the records users keep, deduplicated and tolerant of redelivery and reordering.
+//!
+//! # Data model (one table, `pk` / `sk`, TTL attribute `expires_at`)
+//!
+//! | record | `pk` | `sk` | written | wins |
+//! |---|---|---|---|---|
+//! | summary (sleep, activity, …) | `USER#{user}` | `SUM#{resource}#{id}` | PutItem | newest `updated_at`; without one, latest received |
+//! | timeseries hour bucket | `USER#{user}` | `TS#{resource}#{YYYY-MM-DDTHH}#{provider}#{source type}` | read, merge, PutItem on `rev`; one attribute per sample | latest received per sample |
+//! | provider connection | `USER#{user}` | `CONN#{provider}` | PutItem | newest Svix timestamp |
+//! | connection history | `USER#{user}` | `CONN#{provider}#EVT#{svix ts}#{svix id}` | PutItem | idempotent by key |
+//! | device | `USER#{user}` | `DEVICE#{device id}` | PutItem | newest Svix timestamp |
+//! | historical pull (backfill) | `USER#{user}` | `BACKFILL#{provider}#{resource}` | UpdateItem | newest Svix timestamp |
+//! | lab order / appointment / critical result / parsing job | `USER#{user}` | `LAB#{KIND}#{id}` | PutItem | newest `updated_at`, else Svix timestamp |
+//! | lab status history | `USER#{user}` | `LAB#{KIND}#{id}#EVT#{svix ts}#{svix id}` | PutItem | idempotent by key |
+//! | lab match review (no user in the event) | `TEAM#{team}` | `LAB#MATCH_REVIEW#{id}` | PutItem | newest Svix timestamp |
+//! | catch-all (unknown, unparseable, continuous query) | `CATCHALL` | `MSG#{svix id}` | PutItem | idempotent by key |
+//! | processed-message marker | `MSG#{svix id}` | `{family}` | PutItem, expires by TTL | — |
+//!
+//! Access patterns: everything of a user is one `Query` on `pk = USER#{user}`; one resource's records are
+//! `begins_with(sk, "SUM#{resource}#")` or `begins_with(sk, "TS#{resource}#")`; a time range of samples is
+//! `sk BETWEEN "TS#{resource}#{from hour}" AND "TS#{resource}#{to hour}~"`. See [`crate::query`].
+//!
+//! Timeseries samples are stored one hour per item, each sample an attribute named by its offset in the hour
+//! (`s{seconds}`, or `u{microseconds}` for sub-second instants) whose value is the sample as Junction sent it,
+//! minus its timestamp and null fields. One conditional `PutItem` per hour bucket (read, merge, write), so a batch of N samples
+//! costs about N × 50 bytes of write units instead of N items.
+
+pub mod time;
+mod writers;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity};
+
+use crate::family::Family;
+
+/// Partition key attribute.
+pub const PK: &str = "pk";
+/// Sort key attribute.
+pub const SK: &str = "sk";
+/// TTL attribute (Unix seconds).
+pub const EXPIRES_AT: &str = "expires_at";
+/// Attribute naming the kind of record (`summary`, `timeseries`, `connection`, …).
+pub const KIND: &str = "kind";
+/// Partition of the catch-all records.
+pub const CATCH_ALL_PK: &str = "CATCHALL";
+
+/// Key builders, shared by the writers, the query module and the tests.
+pub mod keys {
+    use crate::events::Resource;
+
+    /// `#` separates key parts; a part that contains one is escaped so prefixes stay unambiguous.
+    pub fn part(s: &str) -> std::borrow::Cow<'_, str> {
+        if s.contains('#') {
+            std::borrow::Cow::Owned(s.replace('#', "%23"))
+        } else {
+            std::borrow::Cow::Borrowed(s)
+        }
+    }
+    /// `USER#{user}`.
+    pub fn user(user_id: &str) -> String {
+        format!("USER#{}", part(user_id))
+    }
+    /// `TEAM#{team}`.
+    pub fn team(team_id: &str) -> String {
+        format!("TEAM#{}", part(team_id))
+    }
+    /// `SUM#{resource}#{id}`.
+    pub fn summary(resource: Resource, id: &str) -> String {
+        format!("SUM#{}#{}", resource.as_str(), part(id))
+    }
+    /// `SUM#{resource}#`: prefix of a resource's summaries.
+    pub fn summary_prefix(resource: Resource) -> String {
+        format!("SUM#{}#", resource.as_str())
+    }
+    /// `TS#{resource}#{hour}#{provider}#{source type}`.
+    pub fn bucket(resource: Resource, hour: &str, provider: &str, source_type: &str) -> String {
+        format!(
+            "TS#{}#{hour}#{}#{}",
+            resource.as_str(),
+            part(provider),
+            part(source_type)
+        )
+    }
+    /// `TS#{resource}#`: prefix of a resource's hour buckets.
+    pub fn bucket_prefix(resource: Resource) -> String {
+        format!("TS#{}#", resource.as_str())
+    }
+    /// `CONN#{provider}`.
+    pub fn connection(provider: &str) -> String {
+        format!("CONN#{}", part(provider))
+    }
+    /// `CONN#{provider}#EVT#{svix timestamp}#{svix id}`.
+    pub fn connection_event(provider: &str, svix_timestamp: i64, svix_id: &str) -> String {
+        format!(
+            "CONN#{}#EVT#{svix_timestamp:012}#{}",
+            part(provider),
+            part(svix_id)
+        )
+    }
+    /// `DEVICE#{device id}`.
+    pub fn device(device_id: &str) -> String {
+        format!("DEVICE#{}", part(device_id))
+    }
+    /// `BACKFILL#{provider}#{resource}`.
+    pub fn backfill(provider: &str, resource: Resource) -> String {
+        format!("BACKFILL#{}#{}", part(provider), resource.as_str())
+    }
+    /// `LAB#{KIND}#{id}`.
+    pub fn lab(kind: &str, id: &str) -> String {
+        format!("LAB#{kind}#{}", part(id))
+    }
+    /// `LAB#{KIND}#{id}#EVT#{svix timestamp}#{svix id}`.
+    pub fn lab_event(kind: &str, id: &str, svix_timestamp: i64, svix_id: &str) -> String {
+        format!(
+            "LAB#{kind}#{}#EVT#{svix_timestamp:012}#{}",
+            part(id),
+            part(svix_id)
+        )
+    }
+    /// `MSG#{svix id}`: the catch-all record's sort key and the processed-marker's partition key.
+    pub fn message(svix_id: &str) -> String {
+        format!("MSG#{}", part(svix_id))
+    }
+}
+
+/// The DynamoDB adapter: one table, the client built once per container.
+#[derive(Debug, Clone)]
+pub struct Store {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    idempotency_ttl_secs: i64,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Written {
+    /// Items created or replaced.
+    pub items: u32,
+    /// Writes skipped because the stored version is newer (an outcome, not an error).
+    pub stale: u32,
+    /// Samples written (timeseries).
+    pub samples: u32,
+    /// Write capacity units DynamoDB reported as consumed.
+    pub write_units: f64,
+}
+
+impl std::ops::AddAssign for Written {
+    fn add_assign(&mut self, o: Self) {
+        self.items += o.items;
+        self.stale += o.stale;
+        self.samples += o.samples;
+        self.write_units += o.write_units;
+    }
+}
+
+impl Store {
+    /// A store over `table`; processed-message markers live `idempotency_ttl_days`.
+    pub fn new(
+        client: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+        idempotency_ttl_days: u32,
+    ) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            idempotency_ttl_secs: i64::from(idempotency_ttl_days) * 86_400,
+        }
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The DynamoDB client.
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
+    /// Whether `family` already processed the message `svix_id` (a strongly consistent read).
+    pub async fn is_processed(&self, svix_id: &str, family: Family) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(keys::message(svix_id)))
+            .key(SK, AttributeValue::S(family.as_str().to_owned()))
+            .consistent_read(true)
+            .projection_expression("#pk")
+            .expression_attribute_names("#pk", PK)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(out.item.is_some())
+    }
+
+    /// Records that `family` processed `svix_id`; the marker expires after the configured TTL.
+    pub async fn mark_processed(
+        &self,
+        svix_id: &str,
+        family: Family,
+        now_unix: i64,
+    ) -> Result<f64, StoreError> {
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, AttributeValue::S(keys::message(svix_id)))
+            .item(SK, AttributeValue::S(family.as_str().to_owned()))
+            .item(KIND, AttributeValue::S("marker".into()))
+            .item(
+                EXPIRES_AT,
+                AttributeValue::N((now_unix + self.idempotency_ttl_secs).to_string()),
+            )
+            .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(units(out.consumed_capacity()))
+    }
+}
+
+fn units(c: Option<&ConsumedCapacity>) -> f64 {
+    c.and_then(|c| c.capacity_units()).unwrap_or(0.0)
+}
+
+/// A write or read failed. Every variant is retryable by redelivery; [`StoreError::is_throttle`] tells throttling
+/// apart for metrics and logs.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// DynamoDB throttled the request (after the SDK's own retries).
+    #[error("DynamoDB throttled the request ({0})")]
+    Throttled(String),
+    /// DynamoDB refused the request as invalid (item too large, bad expression): will not succeed on retry.
+    #[error("DynamoDB rejected the request ({0})")]
+    Rejected(String),
+    /// Any other service or network failure.
+    #[error("DynamoDB request failed ({0})")]
+    Service(String),
+}
+
+impl StoreError {
+    /// Classifies an SDK error by its error code; messages carry the code, never item contents.
+    pub fn from_sdk<E, R>(e: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + HasStatus,
+    {
+        let code = e.code().map(str::to_owned);
+        match code.as_deref() {
+            Some(
+                c @ ("ThrottlingException"
+                | "ProvisionedThroughputExceededException"
+                | "RequestLimitExceeded"),
+            ) => StoreError::Throttled(c.to_owned()),
+            Some(c @ ("ValidationException" | "ItemCollectionSizeLimitExceededException")) => {
+                StoreError::Rejected(c.to_owned())
+            }
+            Some(c) => StoreError::Service(c.to_owned()),
+            None => StoreError::Service(match &e {
+                SdkError::TimeoutError(_) => "timeout".to_owned(),
+                SdkError::DispatchFailure(_) => "dispatch failure".to_owned(),
+                SdkError::ResponseError(_) => "unreadable response".to_owned(),
+                SdkError::ConstructionFailure(_) => "request could not be built".to_owned(),
+                SdkError::ServiceError(s) => format!("HTTP {}", HasStatus::status(s.raw())),
+                _ => "unknown error".to_owned(),
+            }),
+        }
+    }
+
+    /// Whether DynamoDB throttled the request.
+    pub fn is_throttle(&self) -> bool {
+        matches!(self, StoreError::Throttled(_))
+    }
+}
+
+/// Whether an SDK error is a failed condition (a stale write: an outcome, not an error).
+fn is_condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.code() == Some("ConditionalCheckFailedException")
+}
+
+/// The HTTP status of a raw response, for errors the service sent without an error code.
+pub trait HasStatus {
+    /// The status code.
+    fn status(&self) -> u16;
+}
+
+impl HasStatus for aws_smithy_runtime_api::http::Response {
+    fn status(&self) -> u16 {
+        self.status().as_u16()
+    }
+}

@@ -1,0 +1,459 @@
+//! The processors against moto: every fixture stored and read back, redelivery, reordering, poison records and
+//! injected failures.
+
+use std::collections::BTreeSet;
+
+use aws_config::SdkConfig;
+use jwh_shared::envelope::{ClaimCheck, MessageMeta};
+use jwh_shared::events::{EventType, Resource, ResourceKind};
+use jwh_shared::family::Family;
+use jwh_shared::processor::{Outcome, Processor};
+use jwh_shared::store::Store;
+use jwh_shared::store::time::canonicalize;
+use serde_json::Value;
+
+use crate::support::{self, all_fixtures, fixture, meta_for, sqs_event, sqs_record};
+
+struct Env {
+    config: SdkConfig,
+    store: Store,
+    bucket: String,
+}
+
+async fn env() -> Env {
+    let config = support::sdk_config().await;
+    let table = support::create_table(&config).await;
+    let bucket = support::create_bucket(&config).await;
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&config), table, 7);
+    Env {
+        config,
+        store,
+        bucket,
+    }
+}
+
+impl Env {
+    fn processor(&self, family: Family) -> Processor {
+        Processor {
+            family,
+            store: self.store.clone(),
+            s3: support::s3(&self.config),
+            concurrency: 4,
+        }
+    }
+
+    /// Delivers one body to its family's processor; returns the failed message ids.
+    async fn deliver(&self, svix_id: &str, body: &[u8]) -> Vec<String> {
+        let meta = meta_for(svix_id, body);
+        self.deliver_meta(&meta, body).await
+    }
+
+    async fn deliver_meta(&self, meta: &MessageMeta, body: &[u8]) -> Vec<String> {
+        let record = sqs_record(
+            &format!("m-{}", meta.svix_id),
+            meta,
+            std::str::from_utf8(body).unwrap(),
+            None,
+        );
+        let response = self
+            .processor(meta.family)
+            .handle_batch(sqs_event(vec![record]))
+            .await;
+        response
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect()
+    }
+}
+
+fn json(body: &[u8]) -> Value {
+    serde_json::from_slice(body).unwrap()
+}
+
+const USER: &str = "4a29dbc7-6db3-4c83-bfac-70a20a4be1b2";
+const TEAM: &str = "6b74423d-0504-4470-9afb-477252ccf67a";
+
+#[tokio::test]
+async fn every_fixture_is_stored_and_read_back() {
+    let env = env().await;
+    for (i, (event_type, body)) in all_fixtures().into_iter().enumerate() {
+        let svix_id = format!("msg_fixture_{i}");
+        let failures = env.deliver(&svix_id, &body).await;
+        assert!(failures.is_empty(), "{event_type}: {failures:?}");
+        let v = json(&body);
+        let t = EventType::parse(&event_type);
+        match (t.family(), t.resource()) {
+            (Family::Summaries, Some(r)) => {
+                let id = v["data"]["id"]
+                    .as_str()
+                    .or(v["data"]["workout_id"].as_str())
+                    .unwrap();
+                let stored = env.store.summaries(USER, r).await.unwrap();
+                let rec = stored.iter().find(|s| s.get_str("record_id") == Some(id));
+                let rec = rec.unwrap_or_else(|| panic!("{event_type}: summary {id} not stored"));
+                assert_eq!(rec.attributes["data"], v["data"], "{event_type}");
+                assert_eq!(rec.get_str("resource"), Some(r.as_str()));
+            }
+            (Family::Timeseries, Some(r)) => {
+                assert!(matches!(r.kind(), ResourceKind::Timeseries(_)));
+                let stored = env.store.samples(USER, r, None, None).await.unwrap();
+                let sent = v["data"]["data"].as_array().unwrap();
+                let provider = v["data"]["source"]["provider"].as_str().unwrap();
+                for s in sent {
+                    let ts = canonicalize(s["timestamp"].as_str().unwrap()).unwrap();
+                    let got = stored
+                        .iter()
+                        .find(|x| x.timestamp == ts && x.provider == provider)
+                        .unwrap_or_else(|| panic!("{event_type}: sample {ts} missing"));
+                    for field in ["value", "systolic", "diastolic", "start", "end", "unit"] {
+                        if !s[field].is_null() {
+                            assert_eq!(got.sample[field], s[field], "{event_type} {field}");
+                        }
+                    }
+                }
+            }
+            (Family::Backfills, Some(r)) => {
+                let provider = v["data"]["provider"].as_str().unwrap();
+                let recs = env
+                    .store
+                    .user_records_with_prefix(USER, &format!("BACKFILL#{provider}#{}", r.as_str()))
+                    .await
+                    .unwrap();
+                assert_eq!(recs.len(), 1, "{event_type}");
+                assert_eq!(
+                    recs[0].get_str("start_date"),
+                    canonicalize(v["data"]["start_date"].as_str().unwrap()).as_deref()
+                );
+                assert_eq!(
+                    recs[0].get_str("end_date"),
+                    canonicalize(v["data"]["end_date"].as_str().unwrap()).as_deref()
+                );
+            }
+            (Family::Connections, _) => {
+                let recs = env.store.user_records(USER).await.unwrap();
+                let found = recs.iter().any(|r| r.get_str("svix_id") == Some(&svix_id));
+                assert!(found, "{event_type}: no record from {svix_id}");
+            }
+            (Family::Lab, _) => {
+                let id = v["data"]["id"]
+                    .as_str()
+                    .or(v["data"]["order_id"].as_str())
+                    .unwrap();
+                let recs = if event_type.starts_with("labtest.match_review") {
+                    env.store.team_records(TEAM).await.unwrap()
+                } else {
+                    env.store
+                        .user_records_with_prefix(USER, "LAB#")
+                        .await
+                        .unwrap()
+                };
+                let state = recs.iter().find(|r| {
+                    r.kind == "lab"
+                        && r.get_str("record_id") == Some(id)
+                        && r.get_str("svix_id") == Some(&svix_id)
+                });
+                assert!(state.is_some(), "{event_type}: lab record {id} missing");
+                let history = recs
+                    .iter()
+                    .filter(|r| r.kind == "lab_event" && r.get_str("svix_id") == Some(&svix_id))
+                    .count();
+                assert_eq!(history, 1, "{event_type}");
+            }
+            (Family::CatchAll, _) => {
+                let rec = env
+                    .store
+                    .catch_all_record(&svix_id)
+                    .await
+                    .unwrap()
+                    .expect("kept");
+                assert_eq!(
+                    rec.get_str("body").map(str::as_bytes),
+                    Some(body.as_slice())
+                );
+                assert_eq!(rec.get_str("event_type"), Some(event_type.as_str()));
+            }
+            (f, r) => panic!("{event_type}: unexpected family {f:?} / resource {r:?}"),
+        }
+    }
+    // Connection state and history, device records.
+    let conns = env
+        .store
+        .user_records_with_prefix(USER, "CONN#")
+        .await
+        .unwrap();
+    let oura = conns
+        .iter()
+        .find(|r| r.kind == "connection" && r.get_str("provider") == Some("oura"))
+        .unwrap();
+    assert_eq!(oura.get_str("status"), Some("error"));
+    assert_eq!(oura.get_str("error_type"), Some("token_refresh_failed"));
+    let fitbit = conns
+        .iter()
+        .find(|r| r.kind == "connection" && r.get_str("provider") == Some("fitbit"))
+        .unwrap();
+    assert_eq!(fitbit.get_str("status"), Some("connected"));
+    assert_eq!(
+        conns
+            .iter()
+            .filter(|r| r.kind == "connection_event")
+            .count(),
+        2
+    );
+    let devices = env
+        .store
+        .user_records_with_prefix(USER, "DEVICE#")
+        .await
+        .unwrap();
+    assert_eq!(devices.len(), 1, "created and updated are one device");
+    assert_eq!(devices[0].get_str("device_id"), Some("F-31-A4C138BB9EF5"));
+}
+
+fn heartrate_body(samples: &[(String, f64)]) -> Vec<u8> {
+    let data: Vec<Value> = samples
+        .iter()
+        .map(|(ts, v)| serde_json::json!({"id": null, "timezone_offset": 3600, "type": null, "unit": "bpm", "timestamp": ts, "value": v}))
+        .collect();
+    serde_json::to_vec(&serde_json::json!({
+        "event_type": "daily.data.heartrate.created",
+        "data": {"source": {"provider": "apple_health_kit", "type": "watch"}, "data": data, "user_id": USER},
+        "user_id": USER, "client_user_id": "c", "team_id": TEAM
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn redelivery_has_no_further_effect_even_concurrently() {
+    let env = env().await;
+    let first = heartrate_body(&[("2024-11-24T10:00:00+00:00".into(), 72.0)]);
+    let later = heartrate_body(&[("2024-11-24T10:00:00+00:00".into(), 99.0)]);
+    assert!(env.deliver("msg_a", &first).await.is_empty());
+    assert!(env.deliver("msg_b", &later).await.is_empty());
+    // msg_a again, twice and concurrently: it must not bring 72 back.
+    let processor = env.processor(Family::Timeseries);
+    let meta = meta_for("msg_a", &first);
+    let records: Vec<_> = (0..3)
+        .map(|i| {
+            sqs_record(
+                &format!("dup-{i}"),
+                &meta,
+                std::str::from_utf8(&first).unwrap(),
+                None,
+            )
+        })
+        .collect();
+    let response = processor.handle_batch(sqs_event(records)).await;
+    assert!(response.batch_item_failures.is_empty());
+    let again = processor
+        .handle_record(sqs_record(
+            "dup-x",
+            &meta,
+            std::str::from_utf8(&first).unwrap(),
+            None,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(again, Outcome::Duplicate);
+    let samples = env
+        .store
+        .samples(USER, Resource::Heartrate, None, None)
+        .await
+        .unwrap();
+    assert_eq!(samples.len(), 1);
+    assert_eq!(samples[0].sample["value"], 99.0);
+}
+
+#[tokio::test]
+async fn first_deliveries_racing_store_one_record() {
+    let env = env().await;
+    let body = fixture("daily.data.sleep.created");
+    let meta = meta_for("msg_race", &body);
+    let processor = env.processor(Family::Summaries);
+    let text = std::str::from_utf8(&body).unwrap();
+    let records: Vec<_> = (0..5)
+        .map(|i| sqs_record(&format!("r{i}"), &meta, text, None))
+        .collect();
+    let response = processor.handle_batch(sqs_event(records)).await;
+    assert!(response.batch_item_failures.is_empty());
+    let stored = env.store.summaries(USER, Resource::Sleep).await.unwrap();
+    assert_eq!(stored.len(), 1);
+}
+
+fn sleep_version(updated_at: &str, score: i64) -> Vec<u8> {
+    let mut v = json(&fixture("daily.data.sleep.updated"));
+    v["data"]["updated_at"] = updated_at.into();
+    v["data"]["score"] = score.into();
+    serde_json::to_vec(&v).unwrap()
+}
+
+#[tokio::test]
+async fn an_older_summary_never_replaces_a_newer_one() {
+    let env = env().await;
+    let newer = sleep_version("2024-11-25T10:00:00+00:00", 90);
+    let older = sleep_version("2024-11-25T09:00:00+00:00", 40);
+    // Updated before created: the newer version arrives first.
+    assert!(env.deliver("msg_new", &newer).await.is_empty());
+    let processor = env.processor(Family::Summaries);
+    let meta = meta_for("msg_old", &older);
+    let outcome = processor
+        .handle_record(sqs_record(
+            "m",
+            &meta,
+            std::str::from_utf8(&older).unwrap(),
+            None,
+        ))
+        .await
+        .unwrap();
+    let Outcome::Stored(w) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!((w.items, w.stale), (0, 1), "older version is stale");
+    let stored = env.store.summaries(USER, Resource::Sleep).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].attributes["data"]["score"], 90);
+    // A newer one still replaces it; the same instant written with another offset compares equal.
+    let newest = sleep_version("2024-11-25T12:00:00+01:00", 95);
+    assert!(env.deliver("msg_newest", &newest).await.is_empty());
+    let stored = env.store.summaries(USER, Resource::Sleep).await.unwrap();
+    assert_eq!(stored[0].attributes["data"]["score"], 95);
+}
+
+#[tokio::test]
+async fn a_poison_record_fails_alone() {
+    let env = env().await;
+    let good = fixture("daily.data.activity.created");
+    let meta = meta_for("msg_good", &good);
+    let good_record = sqs_record("good", &meta, std::str::from_utf8(&good).unwrap(), None);
+    // No svix-id attribute: the envelope cannot be read, on any retry.
+    let mut poison = sqs_record(
+        "poison",
+        &meta_for("msg_p", &good),
+        std::str::from_utf8(&good).unwrap(),
+        None,
+    );
+    poison.message_attributes.remove("svix-id");
+    // A claim check whose object does not exist.
+    let claim = ClaimCheck {
+        bucket: env.bucket.clone(),
+        key: "payloads/summaries/missing".into(),
+    };
+    let lost = sqs_record("lost", &meta_for("msg_l", &good), "{}", Some(&claim));
+    let response = env
+        .processor(Family::Summaries)
+        .handle_batch(sqs_event(vec![poison, good_record, lost]))
+        .await;
+    let failed: BTreeSet<String> = response
+        .batch_item_failures
+        .into_iter()
+        .map(|f| f.item_identifier)
+        .collect();
+    assert_eq!(
+        failed,
+        BTreeSet::from(["poison".to_string(), "lost".to_string()])
+    );
+    assert_eq!(
+        env.store
+            .summaries(USER, Resource::Activity)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_unparseable_body_is_kept_in_catch_all_not_dropped() {
+    let env = env().await;
+    let body = br#"{"event_type":"daily.data.sleep.created","data":{"no_id":true}}"#;
+    let failures = env.deliver("msg_bad", body).await;
+    assert!(failures.is_empty());
+    let rec = env
+        .store
+        .catch_all_record("msg_bad")
+        .await
+        .unwrap()
+        .expect("kept");
+    assert_eq!(rec.get_str("reason"), Some("unparseable"));
+    assert_eq!(rec.get_str("body").map(str::as_bytes), Some(&body[..]));
+}
+
+#[tokio::test]
+async fn dynamodb_unreachable_fails_every_record_for_retry() {
+    let env = env().await;
+    let dead = support::sdk_config_for("http://127.0.0.1:9").await;
+    let processor = Processor {
+        family: Family::Summaries,
+        store: Store::new(aws_sdk_dynamodb::Client::new(&dead), "t", 7),
+        s3: support::s3(&env.config),
+        concurrency: 2,
+    };
+    let body = fixture("daily.data.activity.created");
+    let meta = meta_for("msg_x", &body);
+    let text = std::str::from_utf8(&body).unwrap();
+    let response = processor
+        .handle_batch(sqs_event(vec![
+            sqs_record("a", &meta, text, None),
+            sqs_record("b", &meta, text, None),
+        ]))
+        .await;
+    let failed: BTreeSet<String> = response
+        .batch_item_failures
+        .into_iter()
+        .map(|f| f.item_identifier)
+        .collect();
+    assert_eq!(failed, BTreeSet::from(["a".to_string(), "b".to_string()]));
+}
+
+#[tokio::test]
+async fn a_thousand_heart_rate_samples_round_trip_sample_for_sample() {
+    let env = env().await;
+    let start = chrono::DateTime::parse_from_rfc3339("2024-11-24T00:00:00+00:00").unwrap();
+    let samples: Vec<(String, f64)> = (0..1000)
+        .map(|i| {
+            let t = start + chrono::Duration::seconds(i * 15);
+            (t.to_rfc3339(), 60.0 + (i % 40) as f64)
+        })
+        .collect();
+    let body = heartrate_body(&samples);
+    let meta = meta_for("msg_hr", &body);
+    let outcome = env
+        .processor(Family::Timeseries)
+        .handle_record(sqs_record(
+            "hr",
+            &meta,
+            std::str::from_utf8(&body).unwrap(),
+            None,
+        ))
+        .await
+        .unwrap();
+    let Outcome::Stored(w) = outcome else {
+        panic!()
+    };
+    assert_eq!(w.samples, 1000);
+    // 1000 samples at 15 s span 4h10m: 5 hour buckets, a few updates each (expression size limit).
+    assert!(w.items >= 5 && w.items <= 10, "{} updates", w.items);
+    let stored = env
+        .store
+        .samples(USER, Resource::Heartrate, None, None)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1000);
+    for ((ts, v), got) in samples.iter().zip(&stored) {
+        assert_eq!(got.timestamp, canonicalize(ts).unwrap());
+        assert_eq!(got.sample["value"].as_f64(), Some(*v));
+        assert_eq!(got.sample["unit"], "bpm");
+    }
+    // A time range reads back exactly the samples within it.
+    let from = chrono::DateTime::parse_from_rfc3339("2024-11-24T01:00:00+00:00")
+        .unwrap()
+        .to_utc();
+    let to = chrono::DateTime::parse_from_rfc3339("2024-11-24T01:59:59+00:00")
+        .unwrap()
+        .to_utc();
+    let hour = env
+        .store
+        .samples(USER, Resource::Heartrate, Some(from), Some(to))
+        .await
+        .unwrap();
+    assert_eq!(hour.len(), 240);
+}
