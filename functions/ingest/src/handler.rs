@@ -448,3 +448,213 @@ impl Ingest {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sqs::operation::send_message::{SendMessageError, SendMessageOutput};
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use base64::Engine as _;
+    use jwh_shared::signature::{Secret, sign};
+    use lambda_http::request::LambdaRequest;
+
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const OLD_SECRET: &str = "whsec_dGhlIG9sZCBzZWNyZXQgb2YgdGhpcyBlbmRwb2ludA==";
+
+    #[derive(Clone, Copy, Debug)]
+    enum Format {
+        HttpApi,
+        RestApi,
+        FunctionUrl,
+    }
+    const FORMATS: [Format; 3] = [Format::HttpApi, Format::RestApi, Format::FunctionUrl];
+
+    /// A request as API Gateway (payload 1.0 or 2.0) or a Function URL hands it to Lambda.
+    fn request(format: Format, method: &str, headers: &[(&str, String)], body: &str, base64: bool) -> Request {
+        let h: serde_json::Map<String, serde_json::Value> =
+            headers.iter().map(|(k, v)| (k.to_string(), v.clone().into())).collect();
+        let mv: serde_json::Map<String, serde_json::Value> =
+            headers.iter().map(|(k, v)| (k.to_string(), serde_json::json!([v]))).collect();
+        let v2 = |route: &str, domain: &str| {
+            serde_json::json!({
+                "version": "2.0", "routeKey": route, "rawPath": "/webhooks/junction", "rawQueryString": "",
+                "headers": h,
+                "requestContext": {"accountId": "123456789012", "apiId": "api", "domainName": domain,
+                    "domainPrefix": "api", "requestId": "req", "routeKey": route, "stage": "$default",
+                    "time": "24/Nov/2024:10:00:00 +0000", "timeEpoch": 1732442400000u64,
+                    "http": {"method": method, "path": "/webhooks/junction", "protocol": "HTTP/1.1",
+                        "sourceIp": "203.0.113.1", "userAgent": "Svix-Webhooks/1.0"}},
+                "body": body, "isBase64Encoded": base64
+            })
+        };
+        let event = match format {
+            Format::HttpApi => v2("POST /webhooks/junction", "api.execute-api.us-east-1.amazonaws.com"),
+            Format::FunctionUrl => v2("$default", "abc.lambda-url.us-east-1.on.aws"),
+            Format::RestApi => serde_json::json!({
+                "resource": "/webhooks/junction", "path": "/webhooks/junction", "httpMethod": method,
+                "headers": h, "multiValueHeaders": mv, "queryStringParameters": null,
+                "multiValueQueryStringParameters": null, "pathParameters": null, "stageVariables": null,
+                "requestContext": {"accountId": "123456789012", "resourceId": "res", "stage": "prod",
+                    "requestId": "req", "identity": {"sourceIp": "203.0.113.1"},
+                    "resourcePath": "/webhooks/junction", "httpMethod": method, "apiId": "api"},
+                "body": body, "isBase64Encoded": base64
+            }),
+        };
+        let lambda: LambdaRequest = serde_json::from_value(event).expect("a Lambda HTTP event");
+        guard_base64(lambda).into()
+    }
+
+    fn signed_headers(secret: &str, id: &str, ts: i64, body: &[u8]) -> Vec<(&'static str, String)> {
+        let sig = sign(&Secret::parse(secret).unwrap(), id, ts, body);
+        vec![
+            ("content-type", "application/json".into()),
+            ("svix-id", id.into()),
+            ("svix-timestamp", ts.to_string()),
+            ("svix-signature", sig),
+        ]
+    }
+
+    fn ingest(rules: &[&Rule], secrets: &[&str]) -> Ingest {
+        let sqs = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, rules);
+        let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, &[]);
+        Ingest {
+            sqs,
+            s3,
+            queue_urls: Family::ALL.map(|f| format!("https://sqs.local/q-{}", f.as_str())),
+            payload_bucket: "bucket".into(),
+            secrets: SigningSecrets::fixed(Verifier::from_strs(secrets).unwrap()),
+            max_body_bytes: 1_000_000,
+        }
+    }
+
+    fn ok_rule() -> Rule {
+        mock!(aws_sdk_sqs::Client::send_message)
+            .then_output(|| SendMessageOutput::builder().message_id("sqs-1").build())
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!("{}/../../shared/testdata/junction/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(path).unwrap()
+    }
+
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
+    async fn status(ingest: &Ingest, req: Request) -> u16 {
+        ingest.handle(req).await.status().as_u16()
+    }
+
+    #[tokio::test]
+    async fn a_valid_webhook_is_enqueued_in_every_payload_format() {
+        let body = fixture("daily.data.sleep.created");
+        for format in FORMATS {
+            let rule = ok_rule();
+            let ingest = ingest(&[&rule], &[SECRET]);
+            let headers = signed_headers(SECRET, "msg_1", now(), &body);
+            let req = request(format, "POST", &headers, std::str::from_utf8(&body).unwrap(), false);
+            let accepted = ingest.accept(req, now(), 1).await.unwrap();
+            assert_eq!(accepted.meta.family, Family::Summaries, "{format:?}");
+            assert_eq!(accepted.meta.event_type, "daily.data.sleep.created");
+            assert_eq!(accepted.meta.svix_id, "msg_1");
+            assert!(!accepted.claim_checked);
+            assert_eq!(rule.num_calls(), 1, "{format:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn forged_stale_future_and_incomplete_requests_are_refused_before_sqs() {
+        let body = fixture("daily.data.heartrate.created");
+        let text = std::str::from_utf8(&body).unwrap();
+        for format in FORMATS {
+            let rule = ok_rule();
+            let ingest = ingest(&[&rule], &[SECRET]);
+            let t = now();
+            let tampered = text.replace("72", "73");
+            let cases: Vec<(&str, Request, u16)> = vec![
+                ("tampered body", request(format, "POST", &signed_headers(SECRET, "m", t, &body), &tampered, false), 401),
+                ("wrong secret", request(format, "POST", &signed_headers(OLD_SECRET, "m", t, &body), text, false), 401),
+                ("stale", request(format, "POST", &signed_headers(SECRET, "m", t - 400, &body), text, false), 401),
+                ("future", request(format, "POST", &signed_headers(SECRET, "m", t + 400, &body), text, false), 401),
+                ("no headers", request(format, "POST", &[], text, false), 400),
+                ("GET", request(format, "GET", &signed_headers(SECRET, "m", t, &body), "", false), 405),
+            ];
+            for (name, req, want) in cases {
+                let response = ingest.handle(req).await;
+                assert_eq!(response.status().as_u16(), want, "{format:?} {name}");
+                let Body::Text(text) = response.body() else { panic!("{name}: body") };
+                assert!(!text.contains("signature") && !text.contains("timestamp"), "{name}: generic body");
+                if want == 405 {
+                    assert_eq!(response.headers()[header::ALLOW], "POST");
+                }
+            }
+            assert_eq!(rule.num_calls(), 0, "{format:?}: nothing enqueued");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_oversized_body_is_refused_with_413() {
+        let rule = ok_rule();
+        let mut ingest = ingest(&[&rule], &[SECRET]);
+        ingest.max_body_bytes = 1024;
+        let body = vec![b' '; 1025];
+        let req = request(Format::HttpApi, "POST", &signed_headers(SECRET, "m", now(), &body), std::str::from_utf8(&body).unwrap(), false);
+        assert_eq!(status(&ingest, req).await, 413);
+        assert_eq!(rule.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn base64_bodies_are_decoded_before_verification_and_malformed_ones_are_400() {
+        let body = fixture("provider.connection.created");
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&body);
+        for format in FORMATS {
+            let rule = ok_rule();
+            let ingest = ingest(&[&rule], &[SECRET]);
+            let headers = signed_headers(SECRET, "m", now(), &body);
+            assert_eq!(status(&ingest, request(format, "POST", &headers, &encoded, true)).await, 200, "{format:?}");
+            assert_eq!(status(&ingest, request(format, "POST", &headers, "not base64!!", true)).await, 400, "{format:?}");
+            // A caller cannot forge the adapter's marker to get its request refused or accepted.
+            let mut forged = headers.clone();
+            forged.push((MALFORMED_BASE64_MARKER, "1".into()));
+            assert_eq!(status(&ingest, request(format, "POST", &forged, std::str::from_utf8(&body).unwrap(), false)).await, 200);
+            assert_eq!(rule.num_calls(), 2, "{format:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn signed_bodies_that_are_not_known_events_go_to_catch_all() {
+        for body in [&br#"{"event_type":"brand.new.event","data":{}}"#[..], b"this is not JSON", b"[1,2]"] {
+            let rule = ok_rule();
+            let ingest = ingest(&[&rule], &[SECRET]);
+            let req = request(Format::HttpApi, "POST", &signed_headers(SECRET, "m", now(), body), std::str::from_utf8(body).unwrap(), false);
+            let accepted = ingest.accept(req, now(), 1).await.unwrap();
+            assert_eq!(accepted.meta.family, Family::CatchAll);
+            assert_eq!(rule.num_calls(), 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn old_and_new_secrets_both_verify_during_a_rotation() {
+        let body = fixture("labtest.order.created");
+        let text = std::str::from_utf8(&body).unwrap();
+        let rule = ok_rule();
+        let ingest = ingest(&[&rule], &[SECRET, OLD_SECRET]);
+        for secret in [SECRET, OLD_SECRET] {
+            let req = request(Format::HttpApi, "POST", &signed_headers(secret, "m", now(), &body), text, false);
+            assert_eq!(status(&ingest, req).await, 200);
+        }
+        assert_eq!(rule.num_calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_sqs_failure_is_a_5xx_so_that_junction_retries() {
+        let rule = mock!(aws_sdk_sqs::Client::send_message).then_error(|| {
+            SendMessageError::QueueDoesNotExist(aws_sdk_sqs::types::error::QueueDoesNotExist::builder().build())
+        });
+        let ingest = ingest(&[&rule], &[SECRET]);
+        let body = fixture("daily.data.sleep.created");
+        let req = request(Format::HttpApi, "POST", &signed_headers(SECRET, "m", now(), &body), std::str::from_utf8(&body).unwrap(), false);
+        assert_eq!(status(&ingest, req).await, 503);
+        assert_eq!(rule.num_calls(), 1);
+    }
+}
