@@ -55,7 +55,7 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-unit-test:
+unit-test: $(TOOLS_STAMP)
 	$(CARGO) test --workspace --locked
 
 # --- template ----------------------------------------------------------------------------------------------------
