@@ -31,7 +31,11 @@ async fn env() -> Env {
         *slot = support::create_queue(&config, f.as_str()).await;
     }
     let bucket = support::create_bucket(&config).await;
-    Env { config, queues, bucket }
+    Env {
+        config,
+        queues,
+        bucket,
+    }
 }
 
 impl Env {
@@ -98,7 +102,12 @@ fn as_lambda_record(m: &aws_sdk_sqs::types::Message) -> aws_lambda_events::event
         .message_attributes()
         .unwrap_or(&HashMap::new())
         .iter()
-        .map(|(k, v)| (k.clone(), serde_json::json!({"stringValue": v.string_value(), "dataType": v.data_type()})))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                serde_json::json!({"stringValue": v.string_value(), "dataType": v.data_type()}),
+            )
+        })
         .collect();
     serde_json::from_value(serde_json::json!({
         "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
@@ -128,9 +137,18 @@ async fn each_family_receives_the_exact_body_and_attributes() {
         let messages = env.drain(family).await;
         assert_eq!(messages.len(), 1, "{event_type}");
         let m = &messages[0];
-        assert_eq!(m.body().unwrap().as_bytes(), body.as_slice(), "{event_type}: body byte for byte");
+        assert_eq!(
+            m.body().unwrap().as_bytes(),
+            body.as_slice(),
+            "{event_type}: body byte for byte"
+        );
         let a = m.message_attributes().unwrap();
-        let get = |k: &str| a.get(k).and_then(|v| v.string_value()).unwrap_or_default().to_owned();
+        let get = |k: &str| {
+            a.get(k)
+                .and_then(|v| v.string_value())
+                .unwrap_or_default()
+                .to_owned()
+        };
         assert_eq!(get(attr::SVIX_ID), id);
         assert_eq!(get(attr::EVENT_TYPE), event_type);
         assert_eq!(get(attr::FAMILY), family.as_str());
@@ -138,7 +156,10 @@ async fn each_family_receives_the_exact_body_and_attributes() {
         assert!(get(attr::RECEIVED_AT).parse::<i64>().unwrap() >= before);
         assert!(a.get(attr::CLAIM_CHECK).is_none());
         for other in Family::ALL.into_iter().filter(|f| *f != family) {
-            assert!(env.drain(other).await.is_empty(), "{event_type} leaked into {other}");
+            assert!(
+                env.drain(other).await.is_empty(),
+                "{event_type} leaked into {other}"
+            );
         }
     }
 }
@@ -152,8 +173,10 @@ async fn a_two_mib_timeseries_body_travels_through_the_claim_check_and_is_stored
     let mut i = 0;
     let body = loop {
         let t = start + chrono::Duration::seconds(i * 5);
-        samples.push(serde_json::json!({"id": null, "timezone_offset": 0, "type": null, "unit": "bpm",
-            "timestamp": t.to_rfc3339(), "value": 50 + i % 70}));
+        samples.push(
+            serde_json::json!({"id": null, "timezone_offset": 0, "type": null, "unit": "bpm",
+            "timestamp": t.to_rfc3339(), "value": 50 + i % 70}),
+        );
         i += 1;
         if i % 1000 == 0 {
             let body = serde_json::to_vec(&serde_json::json!({
@@ -173,16 +196,38 @@ async fn a_two_mib_timeseries_body_travels_through_the_claim_check_and_is_stored
     assert_eq!(messages.len(), 1);
     let a = messages[0].message_attributes().unwrap();
     let pointer = a[attr::CLAIM_CHECK].string_value().unwrap();
-    assert_eq!(pointer, format!("s3://{}/payloads/timeseries/msg_big", env.bucket));
+    assert_eq!(
+        pointer,
+        format!("s3://{}/payloads/timeseries/msg_big", env.bucket)
+    );
     let record = as_lambda_record(&messages[0]);
-    let incoming = IncomingMessage::from_record(record.clone(), &support::s3(&env.config)).await.unwrap();
-    assert_eq!(incoming.body, body, "the processor reads back the exact body");
+    let incoming = IncomingMessage::from_record(record.clone(), &support::s3(&env.config))
+        .await
+        .unwrap();
+    assert_eq!(
+        incoming.body, body,
+        "the processor reads back the exact body"
+    );
     // And the processor stores every sample from it.
-    let store = Store::new(aws_sdk_dynamodb::Client::new(&env.config), support::create_table(&env.config).await, 7);
-    let processor = Processor { family: Family::Timeseries, store: store.clone(), s3: support::s3(&env.config), concurrency: 1 };
-    let response = processor.handle_batch(support::sqs_event(vec![record])).await;
+    let store = Store::new(
+        aws_sdk_dynamodb::Client::new(&env.config),
+        support::create_table(&env.config).await,
+        7,
+    );
+    let processor = Processor {
+        family: Family::Timeseries,
+        store: store.clone(),
+        s3: support::s3(&env.config),
+        concurrency: 1,
+    };
+    let response = processor
+        .handle_batch(support::sqs_event(vec![record]))
+        .await;
     assert!(response.batch_item_failures.is_empty());
-    let stored = store.samples("u-big", Resource::Heartrate, None, None).await.unwrap();
+    let stored = store
+        .samples("u-big", Resource::Heartrate, None, None)
+        .await
+        .unwrap();
     assert_eq!(stored.len(), samples.len());
 }
 
@@ -191,7 +236,13 @@ async fn sqs_unreachable_is_a_5xx_and_nothing_is_enqueued() {
     let env = env().await;
     let dead = support::sdk_config_for("http://127.0.0.1:9").await;
     let ingest = env.ingest(&dead, fixed(&[SECRET]));
-    let response = ingest.handle(signed(SECRET, "msg_down", fixture("daily.data.sleep.created"))).await;
+    let response = ingest
+        .handle(signed(
+            SECRET,
+            "msg_down",
+            fixture("daily.data.sleep.created"),
+        ))
+        .await;
     assert_eq!(response.status(), 503);
     for f in Family::ALL {
         assert!(env.drain(f).await.is_empty());
@@ -213,9 +264,21 @@ async fn secrets_come_from_secrets_manager_and_a_rotation_is_picked_up() {
     assert!(secrets.refresh().await.unwrap());
     let ingest = env.ingest(&env.config, secrets);
     let body = fixture("provider.device.created");
-    assert_eq!(ingest.handle(signed(SECRET, "msg_s1", body.clone())).await.status(), 200);
+    assert_eq!(
+        ingest
+            .handle(signed(SECRET, "msg_s1", body.clone()))
+            .await
+            .status(),
+        200
+    );
     // Not yet active: refused (and the failed verification spends the one refresh a minute allows).
-    assert_eq!(ingest.handle(signed(NEW_SECRET, "msg_s2", body.clone())).await.status(), 401);
+    assert_eq!(
+        ingest
+            .handle(signed(NEW_SECRET, "msg_s2", body.clone()))
+            .await
+            .status(),
+        401
+    );
     // Rotation: both secrets active. The refresh interval has not passed, so the new secret is still refused...
     sm.put_secret_value()
         .secret_id(&name)
@@ -223,12 +286,28 @@ async fn secrets_come_from_secrets_manager_and_a_rotation_is_picked_up() {
         .send()
         .await
         .unwrap();
-    assert_eq!(ingest.handle(signed(NEW_SECRET, "msg_s3", body.clone())).await.status(), 401);
+    assert_eq!(
+        ingest
+            .handle(signed(NEW_SECRET, "msg_s3", body.clone()))
+            .await
+            .status(),
+        401
+    );
     // ...until a refresh happens (forced here; in a container, at most a minute later).
     let fresh = SigningSecrets::from_secrets_manager(sm, name, 300);
-    let ingest = Ingest { secrets: fresh, ..ingest };
+    let ingest = Ingest {
+        secrets: fresh,
+        ..ingest
+    };
     for (secret, id) in [(NEW_SECRET, "msg_s4"), (SECRET, "msg_s5")] {
-        assert_eq!(ingest.handle(signed(secret, id, body.clone())).await.status(), 200, "{id}");
+        assert_eq!(
+            ingest
+                .handle(signed(secret, id, body.clone()))
+                .await
+                .status(),
+            200,
+            "{id}"
+        );
     }
     assert_eq!(env.drain(Family::Connections).await.len(), 3);
 }

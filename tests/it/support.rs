@@ -49,6 +49,8 @@ pub fn moto_endpoint() -> &'static str {
             moto.display(),
             parent = std::process::id()
         );
+        // Never waited on: the watchdog outlives no one, it ends with this process.
+        #[allow(clippy::zombie_processes)]
         Command::new("sh")
             .arg("-c")
             .arg(script)
