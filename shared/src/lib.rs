@@ -4,12 +4,12 @@
 //! ([`events`]), where it goes ([`family`]), how it travels through SQS ([`envelope`]), and how its records are
 //! kept in and read back from DynamoDB ([`store`], [`query`]).
 
+pub mod aws;
 pub mod envelope;
 pub mod events;
 pub mod family;
-pub mod signature;
-pub mod store;
+pub mod processor;
 pub mod query;
 pub mod secrets;
-pub mod aws;
-pub mod processor;
+pub mod signature;
+pub mod store;

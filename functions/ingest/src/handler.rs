@@ -470,11 +470,21 @@ mod tests {
     const FORMATS: [Format; 3] = [Format::HttpApi, Format::RestApi, Format::FunctionUrl];
 
     /// A request as API Gateway (payload 1.0 or 2.0) or a Function URL hands it to Lambda.
-    fn request(format: Format, method: &str, headers: &[(&str, String)], body: &str, base64: bool) -> Request {
-        let h: serde_json::Map<String, serde_json::Value> =
-            headers.iter().map(|(k, v)| (k.to_string(), v.clone().into())).collect();
-        let mv: serde_json::Map<String, serde_json::Value> =
-            headers.iter().map(|(k, v)| (k.to_string(), serde_json::json!([v]))).collect();
+    fn request(
+        format: Format,
+        method: &str,
+        headers: &[(&str, String)],
+        body: &str,
+        base64: bool,
+    ) -> Request {
+        let h: serde_json::Map<String, serde_json::Value> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone().into()))
+            .collect();
+        let mv: serde_json::Map<String, serde_json::Value> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::json!([v])))
+            .collect();
         let v2 = |route: &str, domain: &str| {
             serde_json::json!({
                 "version": "2.0", "routeKey": route, "rawPath": "/webhooks/junction", "rawQueryString": "",
@@ -488,7 +498,10 @@ mod tests {
             })
         };
         let event = match format {
-            Format::HttpApi => v2("POST /webhooks/junction", "api.execute-api.us-east-1.amazonaws.com"),
+            Format::HttpApi => v2(
+                "POST /webhooks/junction",
+                "api.execute-api.us-east-1.amazonaws.com",
+            ),
             Format::FunctionUrl => v2("$default", "abc.lambda-url.us-east-1.on.aws"),
             Format::RestApi => serde_json::json!({
                 "resource": "/webhooks/junction", "path": "/webhooks/junction", "httpMethod": method,
@@ -533,7 +546,10 @@ mod tests {
     }
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = format!("{}/../../shared/testdata/junction/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../../shared/testdata/junction/fixtures/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
         std::fs::read(path).unwrap()
     }
 
@@ -552,7 +568,13 @@ mod tests {
             let rule = ok_rule();
             let ingest = ingest(&[&rule], &[SECRET]);
             let headers = signed_headers(SECRET, "msg_1", now(), &body);
-            let req = request(format, "POST", &headers, std::str::from_utf8(&body).unwrap(), false);
+            let req = request(
+                format,
+                "POST",
+                &headers,
+                std::str::from_utf8(&body).unwrap(),
+                false,
+            );
             let accepted = ingest.accept(req, now(), 1).await.unwrap();
             assert_eq!(accepted.meta.family, Family::Summaries, "{format:?}");
             assert_eq!(accepted.meta.event_type, "daily.data.sleep.created");
@@ -572,18 +594,73 @@ mod tests {
             let t = now();
             let tampered = text.replace("72", "73");
             let cases: Vec<(&str, Request, u16)> = vec![
-                ("tampered body", request(format, "POST", &signed_headers(SECRET, "m", t, &body), &tampered, false), 401),
-                ("wrong secret", request(format, "POST", &signed_headers(OLD_SECRET, "m", t, &body), text, false), 401),
-                ("stale", request(format, "POST", &signed_headers(SECRET, "m", t - 400, &body), text, false), 401),
-                ("future", request(format, "POST", &signed_headers(SECRET, "m", t + 400, &body), text, false), 401),
+                (
+                    "tampered body",
+                    request(
+                        format,
+                        "POST",
+                        &signed_headers(SECRET, "m", t, &body),
+                        &tampered,
+                        false,
+                    ),
+                    401,
+                ),
+                (
+                    "wrong secret",
+                    request(
+                        format,
+                        "POST",
+                        &signed_headers(OLD_SECRET, "m", t, &body),
+                        text,
+                        false,
+                    ),
+                    401,
+                ),
+                (
+                    "stale",
+                    request(
+                        format,
+                        "POST",
+                        &signed_headers(SECRET, "m", t - 400, &body),
+                        text,
+                        false,
+                    ),
+                    401,
+                ),
+                (
+                    "future",
+                    request(
+                        format,
+                        "POST",
+                        &signed_headers(SECRET, "m", t + 400, &body),
+                        text,
+                        false,
+                    ),
+                    401,
+                ),
                 ("no headers", request(format, "POST", &[], text, false), 400),
-                ("GET", request(format, "GET", &signed_headers(SECRET, "m", t, &body), "", false), 405),
+                (
+                    "GET",
+                    request(
+                        format,
+                        "GET",
+                        &signed_headers(SECRET, "m", t, &body),
+                        "",
+                        false,
+                    ),
+                    405,
+                ),
             ];
             for (name, req, want) in cases {
                 let response = ingest.handle(req).await;
                 assert_eq!(response.status().as_u16(), want, "{format:?} {name}");
-                let Body::Text(text) = response.body() else { panic!("{name}: body") };
-                assert!(!text.contains("signature") && !text.contains("timestamp"), "{name}: generic body");
+                let Body::Text(text) = response.body() else {
+                    panic!("{name}: body")
+                };
+                assert!(
+                    !text.contains("signature") && !text.contains("timestamp"),
+                    "{name}: generic body"
+                );
                 if want == 405 {
                     assert_eq!(response.headers()[header::ALLOW], "POST");
                 }
@@ -598,7 +675,13 @@ mod tests {
         let mut ingest = ingest(&[&rule], &[SECRET]);
         ingest.max_body_bytes = 1024;
         let body = vec![b' '; 1025];
-        let req = request(Format::HttpApi, "POST", &signed_headers(SECRET, "m", now(), &body), std::str::from_utf8(&body).unwrap(), false);
+        let req = request(
+            Format::HttpApi,
+            "POST",
+            &signed_headers(SECRET, "m", now(), &body),
+            std::str::from_utf8(&body).unwrap(),
+            false,
+        );
         assert_eq!(status(&ingest, req).await, 413);
         assert_eq!(rule.num_calls(), 0);
     }
@@ -611,22 +694,57 @@ mod tests {
             let rule = ok_rule();
             let ingest = ingest(&[&rule], &[SECRET]);
             let headers = signed_headers(SECRET, "m", now(), &body);
-            assert_eq!(status(&ingest, request(format, "POST", &headers, &encoded, true)).await, 200, "{format:?}");
-            assert_eq!(status(&ingest, request(format, "POST", &headers, "not base64!!", true)).await, 400, "{format:?}");
+            assert_eq!(
+                status(&ingest, request(format, "POST", &headers, &encoded, true)).await,
+                200,
+                "{format:?}"
+            );
+            assert_eq!(
+                status(
+                    &ingest,
+                    request(format, "POST", &headers, "not base64!!", true)
+                )
+                .await,
+                400,
+                "{format:?}"
+            );
             // A caller cannot forge the adapter's marker to get its request refused or accepted.
             let mut forged = headers.clone();
             forged.push((MALFORMED_BASE64_MARKER, "1".into()));
-            assert_eq!(status(&ingest, request(format, "POST", &forged, std::str::from_utf8(&body).unwrap(), false)).await, 200);
+            assert_eq!(
+                status(
+                    &ingest,
+                    request(
+                        format,
+                        "POST",
+                        &forged,
+                        std::str::from_utf8(&body).unwrap(),
+                        false
+                    )
+                )
+                .await,
+                200
+            );
             assert_eq!(rule.num_calls(), 2, "{format:?}");
         }
     }
 
     #[tokio::test]
     async fn signed_bodies_that_are_not_known_events_go_to_catch_all() {
-        for body in [&br#"{"event_type":"brand.new.event","data":{}}"#[..], b"this is not JSON", b"[1,2]"] {
+        for body in [
+            &br#"{"event_type":"brand.new.event","data":{}}"#[..],
+            b"this is not JSON",
+            b"[1,2]",
+        ] {
             let rule = ok_rule();
             let ingest = ingest(&[&rule], &[SECRET]);
-            let req = request(Format::HttpApi, "POST", &signed_headers(SECRET, "m", now(), body), std::str::from_utf8(body).unwrap(), false);
+            let req = request(
+                Format::HttpApi,
+                "POST",
+                &signed_headers(SECRET, "m", now(), body),
+                std::str::from_utf8(body).unwrap(),
+                false,
+            );
             let accepted = ingest.accept(req, now(), 1).await.unwrap();
             assert_eq!(accepted.meta.family, Family::CatchAll);
             assert_eq!(rule.num_calls(), 1);
@@ -640,7 +758,13 @@ mod tests {
         let rule = ok_rule();
         let ingest = ingest(&[&rule], &[SECRET, OLD_SECRET]);
         for secret in [SECRET, OLD_SECRET] {
-            let req = request(Format::HttpApi, "POST", &signed_headers(secret, "m", now(), &body), text, false);
+            let req = request(
+                Format::HttpApi,
+                "POST",
+                &signed_headers(secret, "m", now(), &body),
+                text,
+                false,
+            );
             assert_eq!(status(&ingest, req).await, 200);
         }
         assert_eq!(rule.num_calls(), 2);
@@ -649,11 +773,19 @@ mod tests {
     #[tokio::test]
     async fn an_sqs_failure_is_a_5xx_so_that_junction_retries() {
         let rule = mock!(aws_sdk_sqs::Client::send_message).then_error(|| {
-            SendMessageError::QueueDoesNotExist(aws_sdk_sqs::types::error::QueueDoesNotExist::builder().build())
+            SendMessageError::QueueDoesNotExist(
+                aws_sdk_sqs::types::error::QueueDoesNotExist::builder().build(),
+            )
         });
         let ingest = ingest(&[&rule], &[SECRET]);
         let body = fixture("daily.data.sleep.created");
-        let req = request(Format::HttpApi, "POST", &signed_headers(SECRET, "m", now(), &body), std::str::from_utf8(&body).unwrap(), false);
+        let req = request(
+            Format::HttpApi,
+            "POST",
+            &signed_headers(SECRET, "m", now(), &body),
+            std::str::from_utf8(&body).unwrap(),
+            false,
+        );
         assert_eq!(status(&ingest, req).await, 503);
         assert_eq!(rule.num_calls(), 1);
     }
