@@ -178,3 +178,122 @@ pub async fn serve(family: Family) -> Result<(), lambda_runtime::Error> {
     ))
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
+    use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    use crate::envelope::{MessageMeta, attr};
+
+    fn record(message_id: &str, user: &str) -> SqsMessage {
+        let body = serde_json::json!({
+            "event_type": "daily.data.activity.created",
+            "data": {"id": format!("a-{user}"), "user_id": user, "calendar_date": "2024-11-24",
+                "source": {"provider": "oura", "type": "ring"}},
+            "user_id": user
+        });
+        let meta = MessageMeta {
+            svix_id: format!("msg_{message_id}"),
+            event_type: "daily.data.activity.created".into(),
+            family: Family::Summaries,
+            svix_timestamp: 1_732_000_000,
+            received_at_ms: 1_732_000_000_000,
+        };
+        let attrs: serde_json::Map<String, serde_json::Value> = meta
+            .to_sqs_attributes(None)
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    serde_json::json!({"stringValue": v.string_value(), "dataType": v.data_type()}),
+                )
+            })
+            .collect();
+        assert!(attrs.contains_key(attr::SVIX_ID));
+        serde_json::from_value(serde_json::json!({
+            "messageId": message_id, "body": body.to_string(), "messageAttributes": attrs
+        }))
+        .unwrap()
+    }
+
+    /// DynamoDB throttles the writes of one user's record (past the SDK's own retries): exactly that message
+    /// fails, the others are stored and acknowledged.
+    #[tokio::test]
+    async fn throttling_fails_only_the_affected_record() {
+        let no_marker = mock!(aws_sdk_dynamodb::Client::get_item)
+            .then_output(|| GetItemOutput::builder().build());
+        let throttled = mock!(aws_sdk_dynamodb::Client::put_item)
+            .match_requests(|r| {
+                r.item()
+                    .and_then(|i| i.get("pk"))
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|pk| pk == "USER#slow")
+            })
+            .then_error(|| {
+                PutItemError::ProvisionedThroughputExceededException(
+                    // As the SDK deserialises it from DynamoDB's response: the code is in the error metadata.
+                    ProvisionedThroughputExceededException::builder()
+                        .message("slow down")
+                        .meta(
+                            aws_sdk_dynamodb::error::ErrorMetadata::builder()
+                                .code("ProvisionedThroughputExceededException")
+                                .message("slow down")
+                                .build(),
+                        )
+                        .build(),
+                )
+            });
+        let ok = mock!(aws_sdk_dynamodb::Client::put_item)
+            .then_output(|| PutItemOutput::builder().build());
+        // SDK retries off: the mock answers each rule on the first attempt only; what is tested here is what
+        // happens once the SDK's own retries are spent.
+        let ddb = mock_client!(
+            aws_sdk_dynamodb,
+            RuleMode::MatchAny,
+            &[&no_marker, &throttled, &ok],
+            |c| { c.retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()) }
+        );
+        let processor = Processor {
+            family: Family::Summaries,
+            store: Store::new(ddb, "t", 7),
+            s3: mock_client!(aws_sdk_s3, RuleMode::MatchAny, &[]),
+            concurrency: 3,
+        };
+        let event: SqsEvent = serde_json::from_value(serde_json::json!({
+            "Records": [record("a", "fast"), record("b", "slow"), record("c", "quick")]
+        }))
+        .unwrap();
+        let single = processor.handle_record(record("b0", "slow")).await;
+        assert!(
+            matches!(single, Err(ProcessError::Store(ref s)) if s.is_throttle()),
+            "{single:?}"
+        );
+        let response = processor.handle_batch(event).await;
+        let failed: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, vec!["b"]);
+        // Two records and two markers written; the throttled record wrote neither (no marker: it will be retried).
+        assert_eq!(ok.num_calls(), 4);
+        assert!(throttled.num_calls() >= 1);
+
+        let err = processor
+            .handle_record(record("b2", "slow"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ProcessError::Store(ref s) if s.is_throttle()),
+            "{err}"
+        );
+        assert!(
+            !err.to_string().contains("slow down"),
+            "service messages stay out of errors: {err}"
+        );
+    }
+}
