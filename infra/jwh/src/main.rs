@@ -1,1 +1,366 @@
-fn main() {}
+//! `jwh`: the developer and operations CLI of the Junction webhook receiver.
+//!
+//! This file holds the command line (clap), the dispatch, and the exit codes; each command's logic lives in its
+//! own module as plain functions, tested there.
+
+mod exit;
+mod inspect;
+mod query;
+mod send;
+mod sign;
+mod stack_env;
+mod verify;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{ArgGroup, Args, Parser, Subcommand};
+use jwh_shared::signature::DEFAULT_TOLERANCE_SECS;
+
+use crate::exit::{CliError, Exit, read_body};
+use crate::stack_env::StackEnv;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success (signature valid, body is a Junction event, every delivery accepted, ...)
+  1  the answer is no, or the work failed (invalid signature, not an event, a non-2xx response, an AWS error)
+  2  usage error (bad or missing argument, unreadable file, missing setting)";
+
+/// Developer and operations CLI for the Junction webhook receiver.
+///
+/// Signs, verifies and inspects Junction (Svix-delivered) webhooks, sends them to a receiver, and reads what the
+/// receiver stored. Settings of the running local stack come from .dev/stack.env (written by `make dev`),
+/// found in the current directory or a parent; environment variables override it.
+#[derive(Debug, Parser)]
+#[command(name = "jwh", version, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Sign(SignArgs),
+    Verify(VerifyArgs),
+    Inspect(InspectArgs),
+    Send(SendArgs),
+    Query(QueryArgs),
+}
+
+/// Print the Svix headers Junction would send with a body.
+///
+/// Prints `svix-id: ...`, `svix-timestamp: ...` and `svix-signature: v1,...`, one per line. The signed content
+/// is `{id}.{timestamp}.{body}` with the body byte for byte (a trailing newline counts).
+#[derive(Debug, Args)]
+#[command(after_help = "Exit codes: 0 printed; 2 usage error (malformed secret, unreadable file).")]
+struct SignArgs {
+    /// Endpoint signing secret (`whsec_...`).
+    #[arg(long, env = "JWH_SECRET", hide_env_values = true)]
+    secret: String,
+    /// Message id (`svix-id`); a fresh `msg_...` when omitted.
+    #[arg(long)]
+    id: Option<String>,
+    /// Unix seconds to sign with; now when omitted.
+    #[arg(long, allow_negative_numbers = true)]
+    timestamp: Option<i64>,
+    /// Body file; stdin when omitted or `-`.
+    file: Option<PathBuf>,
+}
+
+/// Check a delivery's signature as the receiver would.
+///
+/// Prints `valid`, or `invalid: <reason>` (malformed secret, malformed timestamp, too old, too new, no matching
+/// signature). Secrets are never printed.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 valid; 1 invalid (the reason is printed); 2 usage error (missing flag, unreadable file)."
+)]
+struct VerifyArgs {
+    /// Endpoint signing secret (`whsec_...`); repeat to accept any of several (rotation).
+    #[arg(
+        long = "secret",
+        required = true,
+        env = "JWH_SECRET",
+        hide_env_values = true
+    )]
+    secrets: Vec<String>,
+    /// The `svix-id` header.
+    #[arg(long)]
+    id: String,
+    /// The `svix-timestamp` header, as received.
+    #[arg(long, allow_hyphen_values = true)]
+    timestamp: String,
+    /// The `svix-signature` header: space-separated `v1,<base64>` entries.
+    #[arg(long)]
+    signature: String,
+    /// Unix seconds to verify at; the clock when omitted.
+    #[arg(long, allow_negative_numbers = true)]
+    now: Option<i64>,
+    /// Seconds the timestamp may be from `--now`, either way.
+    #[arg(long, default_value_t = DEFAULT_TOLERANCE_SECS)]
+    tolerance: u64,
+    /// Body file; stdin when omitted or `-`.
+    file: Option<PathBuf>,
+}
+
+/// Describe a body: event type, family, resource, user and deduplication keys, as JSON.
+///
+/// For a timeseries batch, `keys` holds the key of the first sample only and `sample_count` the batch size;
+/// otherwise `keys` holds every record key the event yields.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 a Junction event (known event type); 1 not one (not JSON, no event_type, unknown type, missing identifying field); 2 usage error."
+)]
+struct InspectArgs {
+    /// Body file; stdin when omitted or `-`.
+    file: Option<PathBuf>,
+}
+
+/// Sign and POST bodies to a receiver, as Junction would deliver them.
+///
+/// Each body gets a fresh `svix-id` (`msg_...`) unless --id is given, and is signed with the current timestamp
+/// when sent. A directory means its *.json files, in name order. The URL and secret come from --url/--secret,
+/// else JWH_URL/JWH_SECRET, else WEBHOOK_URL/WEBHOOK_SECRET in .dev/stack.env. Prints
+/// `sent N, accepted N, rejected N` and one line per delivery that was not 2xx.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 every delivery got a 2xx; 1 any did not (or the receiver was unreachable); 2 usage error (no URL or secret, unreadable file)."
+)]
+struct SendArgs {
+    /// Receiver URL (http:// or https://).
+    #[arg(long, env = "JWH_URL")]
+    url: Option<String>,
+    /// Endpoint signing secret (`whsec_...`).
+    #[arg(long, env = "JWH_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+    /// Use this `svix-id` for every body instead of a fresh one per body.
+    #[arg(long)]
+    id: Option<String>,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    concurrency: u16,
+    /// Send each body this many times with the same `svix-id` (duplicate delivery).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    repeat: u32,
+    /// Per-request timeout, in seconds.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: u64,
+    /// Body files or directories (`-` for stdin).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+/// Read stored records back as JSON lines.
+///
+/// With --user: every record of the user, timeseries hour buckets expanded into one sample per line; with
+/// --resource, only that resource (samples for a timeseries resource, records for a summary resource).
+/// --team reads a team's records (lab match reviews); --catch-all lists the catch-all records. The table comes
+/// from --table, else TABLE_NAME, else .dev/stack.env; AWS settings from the environment (AWS_ENDPOINT_URL for a
+/// local emulator), else the stack file's AWS_ENDPOINT_URL with dummy credentials.
+#[derive(Debug, Args)]
+#[command(
+    group(ArgGroup::new("target").required(true).args(["user", "team", "catch_all"])),
+    after_help = "Exit codes: 0 read (possibly nothing); 1 the table could not be read; 2 usage error (no table name, bad time or resource)."
+)]
+struct QueryArgs {
+    /// Junction user id.
+    #[arg(long)]
+    user: Option<String>,
+    /// Team id: lab match reviews, which name no user.
+    #[arg(long)]
+    team: Option<String>,
+    /// The catch-all records (unknown, unparseable and continuous-query messages).
+    #[arg(long)]
+    catch_all: bool,
+    /// Only this resource (`heartrate`, `sleep`, ...); with --user only.
+    #[arg(long, value_parser = query::parse_resource, requires = "user")]
+    resource: Option<jwh_shared::events::Resource>,
+    /// Only records of this kind (summary, timeseries, connection, connection_event, device, backfill, lab,
+    /// lab_event, catch_all).
+    #[arg(long)]
+    kind: Option<String>,
+    /// Samples (and summaries by start) at or after this time: RFC 3339, YYYY-MM-DD, or Unix seconds.
+    #[arg(long, value_parser = query::parse_time)]
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Samples (and summaries by start) at or before this time.
+    #[arg(long, value_parser = query::parse_time)]
+    to: Option<chrono::DateTime<chrono::Utc>>,
+    /// DynamoDB table name.
+    #[arg(long, env = "TABLE_NAME")]
+    table: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(exit) => exit.into(),
+        Err(e) => {
+            eprintln!("jwh: {e}");
+            e.exit().into()
+        }
+    }
+}
+
+fn run(command: Command) -> Result<Exit, CliError> {
+    match command {
+        Command::Sign(args) => {
+            let secret = sign::parse_secret("--secret", &args.secret)?;
+            let body = read_body(args.file.as_deref())?;
+            let id = args.id.unwrap_or_else(sign::fresh_message_id);
+            let timestamp = args.timestamp.unwrap_or_else(sign::unix_now);
+            print!("{}", sign::header_lines(&secret, &id, timestamp, &body));
+            Ok(Exit::Success)
+        }
+        Command::Verify(args) => {
+            let body = read_body(args.file.as_deref())?;
+            let delivery = verify::Delivery {
+                id: &args.id,
+                timestamp: &args.timestamp,
+                signature: &args.signature,
+                body: &body,
+            };
+            let now = args.now.unwrap_or_else(sign::unix_now);
+            let (exit, line) = verify::run(&args.secrets, delivery, now, args.tolerance);
+            println!("{line}");
+            Ok(exit)
+        }
+        Command::Inspect(args) => {
+            let body = read_body(args.file.as_deref())?;
+            match inspect::describe(&body) {
+                Ok(text) => {
+                    println!("{text}");
+                    Ok(Exit::Success)
+                }
+                Err(reason) => {
+                    eprintln!("jwh: {reason}");
+                    Ok(Exit::Failure)
+                }
+            }
+        }
+        Command::Send(args) => {
+            let stack = StackEnv::load()?;
+            let target = send::resolve_target(args.url, args.secret, stack.as_ref())?;
+            let bodies = send::collect_bodies(&args.paths)?;
+            let options = send::Options {
+                concurrency: usize::from(args.concurrency),
+                repeat: args.repeat as usize,
+                id: args.id,
+                timeout: Duration::from_secs(args.timeout),
+            };
+            let progress = send::progress_bar(bodies.len() * options.repeat);
+            let sent = send::send_all(&target, &bodies, &options, &progress);
+            progress.finish_and_clear();
+            let (exit, summary) = send::summarize(&sent);
+            print!("{summary}");
+            Ok(exit)
+        }
+        Command::Query(args) => {
+            let stack = StackEnv::load()?;
+            let table = args
+                .table
+                .filter(|t| !t.trim().is_empty())
+                .or_else(|| stack_env::setting("TABLE_NAME", stack.as_ref()))
+                .ok_or_else(|| {
+                    CliError::Usage(
+                        "no table name: pass --table, set TABLE_NAME, or start the local stack (make dev writes .dev/stack.env)"
+                            .into(),
+                    )
+                })?;
+            let target = match (args.user, args.team) {
+                (Some(user), _) => query::Target::User(user),
+                (None, Some(team)) => query::Target::Team(team),
+                (None, None) => query::Target::CatchAll,
+            };
+            let filter = query::Filter {
+                resource: args.resource,
+                kind: args.kind,
+                from: args.from,
+                to: args.to,
+            };
+            let lines = block_on(async {
+                let config = stack_env::sdk_config(stack.as_ref()).await;
+                let store = jwh_shared::store::Store::new(
+                    aws_sdk_dynamodb::Client::new(&config),
+                    table,
+                    jwh_shared::processor::DEFAULT_IDEMPOTENCY_TTL_DAYS,
+                );
+                query::fetch(&store, &target, &filter).await
+            })??;
+            print_lines(&lines);
+            Ok(Exit::Success)
+        }
+    }
+}
+
+/// Runs AWS work on a small runtime; only the commands that talk to AWS start one.
+fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, CliError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Failed(format!("cannot start the async runtime: {e}")))?;
+    Ok(runtime.block_on(future))
+}
+
+/// One compact JSON value per line; stops quietly when stdout is closed (`jwh query ... | head`).
+fn print_lines(lines: &[serde_json::Value]) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    for line in lines {
+        if writeln!(stdout, "{line}").is_err() {
+            return;
+        }
+    }
+    let _ = stdout.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn usage_errors_exit_2() {
+        for argv in [
+            &["jwh"][..],
+            &[
+                "jwh",
+                "verify",
+                "--secret",
+                "s",
+                "--id",
+                "i",
+                "--timestamp",
+                "1",
+            ],
+            &[
+                "jwh",
+                "verify",
+                "--secret",
+                "s",
+                "--id",
+                "i",
+                "--timestamp",
+                "1",
+                "--signature",
+                "x",
+                "--now",
+                "soon",
+            ],
+            &["jwh", "send", "--concurrency", "0", "x.json"],
+            &["jwh", "query", "--user", "u", "--team", "t"],
+            &["jwh", "query", "--user", "u", "--resource", "nope"],
+            &["jwh", "query", "--catch-all", "--from", "yesterday"],
+            &["jwh", "bogus"],
+        ] {
+            let err = Cli::try_parse_from(argv).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{argv:?}: {err}");
+        }
+    }
+}

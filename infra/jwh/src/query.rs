@@ -1,0 +1,256 @@
+//! `jwh query`: reads stored records back as JSON lines, through [`jwh_shared::query`].
+//!
+//! Timeseries hour buckets are always expanded into one [`StoredSample`] per line; every other record is a
+//! [`StoredRecord`] (`kind`, `pk`, `sk`, `attributes`).
+
+use chrono::{DateTime, Utc};
+use jwh_shared::events::{Resource, ResourceKind};
+use jwh_shared::query::{StoredRecord, StoredSample, expand_bucket};
+use jwh_shared::store::Store;
+use jwh_shared::store::time::{canonical, parse_instant};
+use serde_json::Value;
+
+use crate::exit::CliError;
+
+/// Whose records to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// One user's records (`USER#{user}`).
+    User(String),
+    /// One team's records (`TEAM#{team}`: lab match reviews).
+    Team(String),
+    /// The catch-all records (`CATCHALL`).
+    CatchAll,
+}
+
+/// Which of the target's records to print.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// One resource (user records only).
+    pub resource: Option<Resource>,
+    /// Only records of this `kind` (`summary`, `timeseries`, `connection`, `device`, `backfill`, `lab`, ...).
+    pub kind: Option<String>,
+    /// Samples at or after this instant; summaries starting at or after it.
+    pub from: Option<DateTime<Utc>>,
+    /// Samples at or before this instant; summaries starting at or before it.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Parses `--from` / `--to`: RFC 3339, a date-time taken as UTC, a date (midnight UTC), or Unix seconds.
+pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s
+            .parse::<i64>()
+            .ok()
+            .and_then(|secs| DateTime::from_timestamp(secs, 0))
+            .ok_or_else(|| format!("{s} is out of range"));
+    }
+    parse_instant(s).ok_or_else(|| {
+        format!("{s:?} is not a time (RFC 3339, YYYY-MM-DD[THH:MM:SS], or Unix seconds)")
+    })
+}
+
+/// Parses `--resource` by Junction's name (`heartrate`, `sleep`, ...).
+pub fn parse_resource(s: &str) -> Result<Resource, String> {
+    Resource::parse(s).ok_or_else(|| format!("unknown resource {s:?}"))
+}
+
+/// Reads the records `filter` selects from `store`, as JSON values in the order the shared query module gives.
+pub async fn fetch(
+    store: &Store,
+    target: &Target,
+    filter: &Filter,
+) -> Result<Vec<Value>, CliError> {
+    let failed = |e: jwh_shared::store::StoreError| CliError::Failed(e.to_string());
+    match (target, filter.resource) {
+        (Target::User(user), Some(resource)) => match resource.kind() {
+            ResourceKind::Timeseries(_) => {
+                if filter.kind.as_deref().is_some_and(|k| k != "timeseries") {
+                    return Ok(Vec::new());
+                }
+                let samples = store
+                    .samples(user, resource, filter.from, filter.to)
+                    .await
+                    .map_err(failed)?;
+                Ok(samples.iter().map(sample_json).collect())
+            }
+            ResourceKind::Summary => {
+                let records = store.summaries(user, resource).await.map_err(failed)?;
+                Ok(select(records, filter))
+            }
+        },
+        (Target::User(user), None) => Ok(select(
+            store.user_records(user).await.map_err(failed)?,
+            filter,
+        )),
+        (Target::Team(_) | Target::CatchAll, Some(_)) => {
+            Err(CliError::Usage("--resource applies to --user only".into()))
+        }
+        (Target::Team(team), None) => Ok(select(
+            store.team_records(team).await.map_err(failed)?,
+            filter,
+        )),
+        (Target::CatchAll, None) => Ok(select(
+            store.catch_all_records().await.map_err(failed)?,
+            filter,
+        )),
+    }
+}
+
+/// Applies `filter` to records: keeps the wanted kind, expands timeseries buckets into samples, and keeps only
+/// samples and summaries within `[from, to]`. Records without a time (connections, devices, ...) are not
+/// filtered by time.
+pub fn select(records: Vec<StoredRecord>, filter: &Filter) -> Vec<Value> {
+    let from = filter.from.map(|t| canonical(&t));
+    let to = filter.to.map(|t| canonical(&t));
+    let in_range = |instant: &str| {
+        from.as_deref().is_none_or(|f| instant >= f) && to.as_deref().is_none_or(|t| instant <= t)
+    };
+    let mut out = Vec::new();
+    for record in records {
+        if filter.kind.as_deref().is_some_and(|k| k != record.kind) {
+            continue;
+        }
+        if record.kind == "timeseries" {
+            out.extend(
+                expand_bucket(&record)
+                    .iter()
+                    .filter(|s| in_range(&s.timestamp))
+                    .map(sample_json),
+            );
+            continue;
+        }
+        if let Some(instant) = record_instant(&record)
+            && !in_range(&instant)
+        {
+            continue;
+        }
+        out.push(serde_json::to_value(&record).unwrap_or(Value::Null));
+    }
+    out
+}
+
+/// When a summary happened: its `start`, else its `calendar_date`, canonical.
+fn record_instant(record: &StoredRecord) -> Option<String> {
+    if record.kind != "summary" {
+        return None;
+    }
+    record
+        .get_str("start")
+        .or_else(|| record.get_str("calendar_date"))
+        .and_then(parse_instant)
+        .map(|t| canonical(&t))
+}
+
+fn sample_json(sample: &StoredSample) -> Value {
+    serde_json::to_value(sample).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn record(kind: &str, attributes: Value) -> StoredRecord {
+        StoredRecord {
+            kind: kind.into(),
+            pk: "USER#u".into(),
+            sk: format!("{kind}#1"),
+            attributes: attributes.as_object().unwrap().clone(),
+        }
+    }
+
+    fn records() -> Vec<StoredRecord> {
+        vec![
+            record(
+                "summary",
+                json!({"resource": "sleep", "start": "2024-11-24T01:00:00.000000Z"}),
+            ),
+            record(
+                "summary",
+                json!({"resource": "activity", "calendar_date": "2024-11-26"}),
+            ),
+            record(
+                "timeseries",
+                json!({
+                    "hour": "2024-11-24T10", "user_id": "u", "resource": "heartrate", "provider": "p",
+                    "source_type": "watch", "s0": "{\"value\":72}", "s3599": "{\"value\":80}",
+                }),
+            ),
+            record("connection", json!({"provider": "oura"})),
+        ]
+    }
+
+    fn kinds(values: &[Value]) -> Vec<String> {
+        values
+            .iter()
+            .map(|v| match v.get("kind") {
+                Some(kind) => kind.as_str().unwrap().to_owned(),
+                None => format!("sample@{}", v["timestamp"].as_str().unwrap()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn buckets_become_samples_and_other_records_stay_whole() {
+        let got = select(records(), &Filter::default());
+        assert_eq!(
+            kinds(&got),
+            [
+                "summary",
+                "summary",
+                "sample@2024-11-24T10:00:00.000000Z",
+                "sample@2024-11-24T10:59:59.000000Z",
+                "connection"
+            ]
+        );
+        assert_eq!(
+            got[2],
+            json!({
+                "user_id": "u", "resource": "heartrate", "provider": "p", "source_type": "watch",
+                "timestamp": "2024-11-24T10:00:00.000000Z", "sample": {"value": 72},
+            })
+        );
+        assert_eq!(got[4]["attributes"]["provider"], "oura");
+    }
+
+    #[test]
+    fn kind_and_time_range_filter() {
+        let filter = Filter {
+            kind: Some("timeseries".into()),
+            ..Filter::default()
+        };
+        assert_eq!(select(records(), &filter).len(), 2);
+        let filter = Filter {
+            from: Some(parse_time("2024-11-24T10:30:00Z").unwrap()),
+            to: Some(parse_time("2024-11-25").unwrap()),
+            ..Filter::default()
+        };
+        assert_eq!(
+            kinds(&select(records(), &filter)),
+            ["sample@2024-11-24T10:59:59.000000Z", "connection"]
+        );
+    }
+
+    #[test]
+    fn times_and_resources_parse() {
+        assert_eq!(
+            parse_time("1732442400").unwrap(),
+            parse_time("2024-11-24T10:00:00+00:00").unwrap()
+        );
+        assert_eq!(
+            canonical(&parse_time("2024-11-24").unwrap()),
+            "2024-11-24T00:00:00.000000Z"
+        );
+        assert!(parse_time("yesterday").is_err());
+        assert_eq!(
+            parse_resource("heartrate"),
+            Ok(Resource::parse("heartrate").unwrap())
+        );
+        assert_eq!(
+            parse_resource("nope"),
+            Err("unknown resource \"nope\"".into())
+        );
+    }
+}
