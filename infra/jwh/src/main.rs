@@ -3,9 +3,12 @@
 //! This file holds the command line (clap), the dispatch, and the exit codes; each command's logic lives in its
 //! own module as plain functions, tested there.
 
+mod dlq;
 mod exit;
 mod inspect;
 mod query;
+mod queues;
+mod replay;
 mod send;
 mod sign;
 mod stack_env;
@@ -46,6 +49,9 @@ enum Command {
     Inspect(InspectArgs),
     Send(SendArgs),
     Query(QueryArgs),
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+    Replay(ReplayArgs),
 }
 
 /// Print the Svix headers Junction would send with a body.
@@ -191,6 +197,69 @@ struct QueryArgs {
     table: Option<String>,
 }
 
+/// Inspect and redrive the families' dead-letter queues.
+///
+/// Queue URLs come from QUEUE_URL_<FAMILY> and DLQ_URL_<FAMILY> (e.g. DLQ_URL_CATCH_ALL), else .dev/stack.env.
+#[derive(Debug, Subcommand)]
+enum DlqCommand {
+    List(DlqListArgs),
+    Redrive(DlqRedriveArgs),
+}
+
+/// List each family's dead-letter queue: URL, approximate message count, and each message's id, svix-id and
+/// event type (never its body).
+///
+/// Messages are peeked: received with a short visibility timeout, not deleted, and made visible again.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 listed; 1 a queue could not be read; 2 usage error (no DLQ URL configured)."
+)]
+struct DlqListArgs {
+    /// Only this family (connections, backfills, summaries, timeseries, lab, catch-all).
+    #[arg(long)]
+    family: Option<jwh_shared::family::Family>,
+    /// Messages to show per queue, at most.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    max: u32,
+}
+
+/// Move messages from a family's dead-letter queue back to its queue.
+///
+/// Body and message attributes are kept; a message is deleted from the dead-letter queue only after it was
+/// sent. Prints how many moved, and each that did not.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 every message moved; 1 any did not; 2 usage error (no queue or DLQ URL configured)."
+)]
+struct DlqRedriveArgs {
+    /// Only this family (connections, backfills, summaries, timeseries, lab, catch-all); all configured ones
+    /// when omitted.
+    #[arg(long)]
+    family: Option<jwh_shared::family::Family>,
+}
+
+/// Re-route catch-all records whose bodies now parse as a known event of another family.
+///
+/// Each is sent to its family's queue (QUEUE_URL_<FAMILY>, else .dev/stack.env) with its original svix-id,
+/// svix-timestamp and received-at attributes, and the event type and family it now has. Bodies the catch-all
+/// record did not keep, and bodies over the SQS limit, are skipped with a note. Prints one line per message and
+/// the counts per family.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 done (skips are not failures); 1 the table could not be read or a send failed; 2 usage error (no table name)."
+)]
+struct ReplayArgs {
+    /// Only records whose event type starts with this (`daily.data.`, `labtest.order`).
+    #[arg(long)]
+    event_type: Option<String>,
+    /// Print what would be sent, send nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// DynamoDB table name.
+    #[arg(long, env = "TABLE_NAME")]
+    table: Option<String>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.command) {
@@ -257,16 +326,7 @@ fn run(command: Command) -> Result<Exit, CliError> {
         }
         Command::Query(args) => {
             let stack = StackEnv::load()?;
-            let table = args
-                .table
-                .filter(|t| !t.trim().is_empty())
-                .or_else(|| stack_env::setting("TABLE_NAME", stack.as_ref()))
-                .ok_or_else(|| {
-                    CliError::Usage(
-                        "no table name: pass --table, set TABLE_NAME, or start the local stack (make dev writes .dev/stack.env)"
-                            .into(),
-                    )
-                })?;
+            let table = table_name(args.table, stack.as_ref())?;
             let target = match (args.user, args.team) {
                 (Some(user), _) => query::Target::User(user),
                 (None, Some(team)) => query::Target::Team(team),
@@ -279,18 +339,123 @@ fn run(command: Command) -> Result<Exit, CliError> {
                 to: args.to,
             };
             let lines = block_on(async {
-                let config = stack_env::sdk_config(stack.as_ref()).await;
-                let store = jwh_shared::store::Store::new(
-                    aws_sdk_dynamodb::Client::new(&config),
-                    table,
-                    jwh_shared::processor::DEFAULT_IDEMPOTENCY_TTL_DAYS,
-                );
+                let store = store(table, stack.as_ref()).await;
                 query::fetch(&store, &target, &filter).await
             })??;
             print_lines(&lines);
             Ok(Exit::Success)
         }
+        Command::Dlq(DlqCommand::List(args)) => {
+            let stack = StackEnv::load()?;
+            let families = dlq::families(args.family, stack.as_ref())?;
+            block_on(async {
+                let sqs = queues::Sqs(aws_sdk_sqs::Client::new(
+                    &stack_env::sdk_config(stack.as_ref()).await,
+                ));
+                let mut exit = Exit::Success;
+                for (family, url) in families {
+                    let Some(url) = url else {
+                        println!("{family}  ({} not set)", queues::dlq_env_var(family));
+                        continue;
+                    };
+                    match dlq::peek(&sqs, &url, args.max as usize).await {
+                        Ok(listing) => print!("{}", dlq::format_listing(family, &url, &listing)),
+                        Err(e) => {
+                            eprintln!("jwh: {family}: {e}");
+                            exit = Exit::Failure;
+                        }
+                    }
+                }
+                exit
+            })
+        }
+        Command::Dlq(DlqCommand::Redrive(args)) => {
+            let stack = StackEnv::load()?;
+            let families = dlq::families(args.family, stack.as_ref())?;
+            let mut moves = Vec::new();
+            for (family, dlq_url) in families {
+                if let Some(dlq_url) = dlq_url {
+                    moves.push((
+                        family,
+                        dlq_url,
+                        dlq::redrive_target(family, stack.as_ref())?,
+                    ));
+                }
+            }
+            block_on(async {
+                let sqs = queues::Sqs(aws_sdk_sqs::Client::new(
+                    &stack_env::sdk_config(stack.as_ref()).await,
+                ));
+                let mut exit = Exit::Success;
+                for (family, dlq_url, queue_url) in moves {
+                    let done = dlq::redrive(&sqs, &dlq_url, &queue_url).await;
+                    println!(
+                        "{family}: moved {}, failed {}",
+                        done.moved,
+                        done.failed.len()
+                    );
+                    for (message_id, reason) in &done.failed {
+                        println!("  {message_id}: {reason}");
+                        exit = Exit::Failure;
+                    }
+                }
+                exit
+            })
+        }
+        Command::Replay(args) => {
+            let stack = StackEnv::load()?;
+            let table = table_name(args.table, stack.as_ref())?;
+            block_on(async {
+                let store = store(table, stack.as_ref()).await;
+                let records = store
+                    .catch_all_records()
+                    .await
+                    .map_err(|e| CliError::Failed(e.to_string()))?;
+                let sqs = queues::Sqs(aws_sdk_sqs::Client::new(
+                    &stack_env::sdk_config(stack.as_ref()).await,
+                ));
+                let report = replay::replay(
+                    &sqs,
+                    &records,
+                    args.event_type.as_deref(),
+                    args.dry_run,
+                    |family| queues::queue_url(family, stack.as_ref()),
+                )
+                .await;
+                for line in &report.lines {
+                    println!("{line}");
+                }
+                println!("{}", report.summary(args.dry_run));
+                Ok(if report.failed > 0 {
+                    Exit::Failure
+                } else {
+                    Exit::Success
+                })
+            })?
+        }
     }
+}
+
+/// The table from `--table` (or `TABLE_NAME`, which clap reads), else the stack file.
+fn table_name(flag: Option<String>, stack: Option<&StackEnv>) -> Result<String, CliError> {
+    flag.filter(|t| !t.trim().is_empty())
+        .or_else(|| stack.and_then(|s| s.get("TABLE_NAME")).map(str::to_owned))
+        .ok_or_else(|| {
+            CliError::Usage(
+                "no table name: pass --table, set TABLE_NAME, or start the local stack (make dev writes .dev/stack.env)"
+                    .into(),
+            )
+        })
+}
+
+/// The store over `table`, with the local stack's AWS settings when they apply.
+async fn store(table: String, stack: Option<&StackEnv>) -> jwh_shared::store::Store {
+    let config = stack_env::sdk_config(stack).await;
+    jwh_shared::store::Store::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        table,
+        jwh_shared::processor::DEFAULT_IDEMPOTENCY_TTL_DAYS,
+    )
 }
 
 /// Runs AWS work on a small runtime; only the commands that talk to AWS start one.
@@ -358,6 +523,8 @@ mod tests {
             &["jwh", "query", "--user", "u", "--resource", "nope"],
             &["jwh", "query", "--catch-all", "--from", "yesterday"],
             &["jwh", "bogus"],
+            &["jwh", "dlq", "list", "--family", "catch_all"],
+            &["jwh", "dlq"],
         ] {
             let err = Cli::try_parse_from(argv).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{argv:?}: {err}");
