@@ -468,11 +468,14 @@ fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, CliError> {
 }
 
 /// One compact JSON value per line; stops quietly when stdout is closed (`jwh query ... | head`).
-fn print_lines(lines: &[serde_json::Value]) {
+fn print_lines<T: serde::Serialize>(lines: &[T]) {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
     for line in lines {
-        if writeln!(stdout, "{line}").is_err() {
+        let Ok(text) = serde_json::to_string(line) else {
+            continue;
+        };
+        if writeln!(stdout, "{text}").is_err() {
             return;
         }
     }

@@ -8,9 +8,20 @@ use jwh_shared::events::{Resource, ResourceKind};
 use jwh_shared::query::{StoredRecord, StoredSample, expand_bucket};
 use jwh_shared::store::Store;
 use jwh_shared::store::time::{canonical, parse_instant};
-use serde_json::Value;
+use serde::Serialize;
 
 use crate::exit::CliError;
+
+/// One output line: a sample expanded from a timeseries bucket, or any other record whole. Serialized as the
+/// shared type itself, fields in declaration order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Line {
+    /// A timeseries sample.
+    Sample(StoredSample),
+    /// Any other record.
+    Record(StoredRecord),
+}
 
 /// Whose records to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,11 +67,7 @@ pub fn parse_resource(s: &str) -> Result<Resource, String> {
 }
 
 /// Reads the records `filter` selects from `store`, as JSON values in the order the shared query module gives.
-pub async fn fetch(
-    store: &Store,
-    target: &Target,
-    filter: &Filter,
-) -> Result<Vec<Value>, CliError> {
+pub async fn fetch(store: &Store, target: &Target, filter: &Filter) -> Result<Vec<Line>, CliError> {
     let failed = |e: jwh_shared::store::StoreError| CliError::Failed(e.to_string());
     match (target, filter.resource) {
         (Target::User(user), Some(resource)) => match resource.kind() {
@@ -72,7 +79,7 @@ pub async fn fetch(
                     .samples(user, resource, filter.from, filter.to)
                     .await
                     .map_err(failed)?;
-                Ok(samples.iter().map(sample_json).collect())
+                Ok(samples.into_iter().map(Line::Sample).collect())
             }
             ResourceKind::Summary => {
                 let records = store.summaries(user, resource).await.map_err(failed)?;
@@ -100,7 +107,7 @@ pub async fn fetch(
 /// Applies `filter` to records: keeps the wanted kind, expands timeseries buckets into samples, and keeps only
 /// samples and summaries within `[from, to]`. Records without a time (connections, devices, ...) are not
 /// filtered by time.
-pub fn select(records: Vec<StoredRecord>, filter: &Filter) -> Vec<Value> {
+pub fn select(records: Vec<StoredRecord>, filter: &Filter) -> Vec<Line> {
     let from = filter.from.map(|t| canonical(&t));
     let to = filter.to.map(|t| canonical(&t));
     let in_range = |instant: &str| {
@@ -114,9 +121,9 @@ pub fn select(records: Vec<StoredRecord>, filter: &Filter) -> Vec<Value> {
         if record.kind == "timeseries" {
             out.extend(
                 expand_bucket(&record)
-                    .iter()
+                    .into_iter()
                     .filter(|s| in_range(&s.timestamp))
-                    .map(sample_json),
+                    .map(Line::Sample),
             );
             continue;
         }
@@ -125,7 +132,7 @@ pub fn select(records: Vec<StoredRecord>, filter: &Filter) -> Vec<Value> {
         {
             continue;
         }
-        out.push(serde_json::to_value(&record).unwrap_or(Value::Null));
+        out.push(Line::Record(record));
     }
     out
 }
@@ -142,15 +149,18 @@ fn record_instant(record: &StoredRecord) -> Option<String> {
         .map(|t| canonical(&t))
 }
 
-fn sample_json(sample: &StoredSample) -> Value {
-    serde_json::to_value(sample).unwrap_or(Value::Null)
-}
-
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
+
+    fn select_json(records: Vec<StoredRecord>, filter: &Filter) -> Vec<Value> {
+        select(records, filter)
+            .iter()
+            .map(|line| serde_json::to_value(line).unwrap())
+            .collect()
+    }
 
     fn record(kind: &str, attributes: Value) -> StoredRecord {
         StoredRecord {
@@ -194,7 +204,7 @@ mod tests {
 
     #[test]
     fn buckets_become_samples_and_other_records_stay_whole() {
-        let got = select(records(), &Filter::default());
+        let got = select_json(records(), &Filter::default());
         assert_eq!(
             kinds(&got),
             [
@@ -216,6 +226,25 @@ mod tests {
     }
 
     #[test]
+    fn lines_print_fields_in_declaration_order() {
+        let lines = select(records(), &Filter::default());
+        let text: Vec<String> = lines
+            .iter()
+            .map(|l| serde_json::to_string(l).unwrap())
+            .collect();
+        assert!(
+            text[0].starts_with(r#"{"kind":"summary","pk":"USER#u","sk":"#),
+            "{}",
+            text[0]
+        );
+        assert!(
+            text[2].starts_with(r#"{"user_id":"u","resource":"heartrate","#),
+            "{}",
+            text[2]
+        );
+    }
+
+    #[test]
     fn kind_and_time_range_filter() {
         let filter = Filter {
             kind: Some("timeseries".into()),
@@ -228,7 +257,7 @@ mod tests {
             ..Filter::default()
         };
         assert_eq!(
-            kinds(&select(records(), &filter)),
+            kinds(&select_json(records(), &filter)),
             ["sample@2024-11-24T10:59:59.000000Z", "connection"]
         );
     }

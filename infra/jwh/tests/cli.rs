@@ -1,0 +1,533 @@
+//! The built `jwh` binary, end to end: exit codes, stdin, `.dev/stack.env` discovery, a real HTTP receiver on
+//! loopback, and (when moto is installed) query, dlq and replay against moto over real HTTP.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    repo_root()
+        .join("shared/testdata/junction/fixtures")
+        .join(name)
+}
+
+/// A scratch directory, emptied first.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("jwh-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join(".dev")).unwrap();
+    dir
+}
+
+/// `jwh` with `args`, run in `cwd`, with none of the caller's settings, and `stdin` piped in.
+fn jwh(cwd: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_jwh"));
+    command.args(args).current_dir(cwd);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("AWS_")
+            || name.starts_with("JWH_")
+            || name.starts_with("QUEUE_URL_")
+            || name.starts_with("DLQ_URL_")
+            || name == "TABLE_NAME"
+        {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A command given a file never reads stdin and may have exited already: a broken pipe is fine.
+    let _ = child.stdin.take().unwrap().write_all(stdin);
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+#[test]
+fn sign_then_verify_from_stdin_with_exit_codes() {
+    let dir = scratch("verify");
+    let body = std::fs::read(fixture("daily.data.heartrate.created.json")).unwrap();
+    let signed = jwh(
+        &dir,
+        &[
+            "sign",
+            "--secret",
+            SECRET,
+            "--id",
+            "msg_1",
+            "--timestamp",
+            "1700000000",
+        ],
+        &body,
+    );
+    assert_eq!(signed.status.code(), Some(0), "{}", stderr(&signed));
+    let text = stdout(&signed);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[..2], ["svix-id: msg_1", "svix-timestamp: 1700000000"]);
+    let signature = lines[2].strip_prefix("svix-signature: ").unwrap();
+    assert!(signature.starts_with("v1,"));
+
+    let verify = |now: &str, body: &[u8]| {
+        jwh(
+            &dir,
+            &[
+                "verify",
+                "--secret",
+                SECRET,
+                "--id",
+                "msg_1",
+                "--timestamp",
+                "1700000000",
+                "--signature",
+                signature,
+                "--now",
+                now,
+                "-",
+            ],
+            body,
+        )
+    };
+    let ok = verify("1700000100", &body);
+    assert_eq!(
+        (ok.status.code(), stdout(&ok)),
+        (Some(0), "valid\n".to_owned())
+    );
+    let late = verify("1700000301", &body);
+    assert_eq!(
+        (late.status.code(), stdout(&late)),
+        (
+            Some(1),
+            "invalid: webhook timestamp is too old\n".to_owned()
+        )
+    );
+    let tampered = verify("1700000000", b"{}");
+    assert_eq!(
+        (tampered.status.code(), stdout(&tampered)),
+        (
+            Some(1),
+            "invalid: no webhook signature matches\n".to_owned()
+        )
+    );
+    let usage = verify("later", &body);
+    assert_eq!(usage.status.code(), Some(2));
+    let missing = jwh(
+        &dir,
+        &[
+            "verify",
+            "--secret",
+            SECRET,
+            "--id",
+            "i",
+            "--timestamp",
+            "1",
+            "--signature",
+            "s",
+            "/nonexistent",
+        ],
+        b"",
+    );
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(!stderr(&missing).contains(SECRET) && !stdout(&missing).contains(SECRET));
+}
+
+#[test]
+fn inspect_exit_codes() {
+    let dir = scratch("inspect");
+    let event = jwh(
+        &dir,
+        &[
+            "inspect",
+            fixture("daily.data.sleep.created.json").to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(event.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&event)).unwrap();
+    assert_eq!(json["family"], "summaries");
+    let unknown = jwh(&dir, &["inspect"], br#"{"event_type":"something.new"}"#);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert_eq!(
+        stderr(&unknown),
+        "jwh: not a Junction event: unknown event type \"something.new\"\n"
+    );
+    assert_eq!(jwh(&dir, &["inspect", "-"], b"nope").status.code(), Some(1));
+}
+
+/// Accepts `requests` deliveries that verify (202), answering 401 to the rest; returns the svix-ids accepted.
+fn receiver(requests: usize) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/webhooks/junction",
+        listener.local_addr().unwrap()
+    );
+    let handle = std::thread::spawn(move || {
+        let verifier = jwh_shared::signature::Verifier::from_strs([SECRET]).unwrap();
+        let mut accepted = Vec::new();
+        for stream in listener.incoming().take(requests) {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut headers = std::collections::HashMap::new();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim_end().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = line.trim_end().split_once(": ") {
+                    headers.insert(k.to_ascii_lowercase(), v.to_owned());
+                }
+            }
+            let mut body = vec![0; headers["content-length"].parse().unwrap()];
+            reader.read_exact(&mut body).unwrap();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64;
+            let ok = verifier
+                .verify_parts(
+                    &headers["svix-id"],
+                    &headers["svix-timestamp"],
+                    &headers["svix-signature"],
+                    &body,
+                    now,
+                )
+                .is_ok();
+            let status = if ok {
+                "202 Accepted"
+            } else {
+                "401 Unauthorized"
+            };
+            write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            )
+            .unwrap();
+            if ok {
+                accepted.push(headers["svix-id"].clone());
+            }
+        }
+        accepted
+    });
+    (url, handle)
+}
+
+#[test]
+fn send_reads_the_stack_file_from_a_parent_directory() {
+    let dir = scratch("send");
+    let (url, server) = receiver(4);
+    std::fs::write(
+        dir.join(".dev/stack.env"),
+        format!("WEBHOOK_URL={url}\nWEBHOOK_SECRET={SECRET}\n"),
+    )
+    .unwrap();
+    let nested = dir.join("some/where");
+    std::fs::create_dir_all(&nested).unwrap();
+    let bodies = dir.join("bodies");
+    std::fs::create_dir_all(&bodies).unwrap();
+    for name in [
+        "daily.data.sleep.created.json",
+        "provider.connection.created.json",
+    ] {
+        std::fs::copy(fixture(name), bodies.join(name)).unwrap();
+    }
+    let sent = jwh(
+        &nested,
+        &[
+            "send",
+            "--repeat",
+            "2",
+            "--concurrency",
+            "2",
+            bodies.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(
+        stdout(&sent),
+        "sent 4, accepted 4, rejected 0\n",
+        "{}",
+        stderr(&sent)
+    );
+    assert_eq!(sent.status.code(), Some(0));
+    let mut ids = server.join().unwrap();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 2, "each body keeps its svix-id across repeats");
+
+    let no_settings = scratch("send-none");
+    let usage = jwh(&no_settings, &["send", bodies.to_str().unwrap()], b"");
+    assert_eq!(usage.status.code(), Some(2), "{}", stderr(&usage));
+}
+
+/// A moto server for this test, ended when the test process exits; `None` when moto is not installed.
+fn moto() -> Option<String> {
+    let server = std::env::var("MOTO_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join(".tools/venv/bin/moto_server"));
+    if !server.exists() {
+        eprintln!(
+            "moto_server not found at {}: skipping (run `make tools`)",
+            server.display()
+        );
+        return None;
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let script = format!(
+        "{} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+         while kill -0 {parent} 2>/dev/null; do sleep 0.5; done; kill $m",
+        server.display(),
+        parent = std::process::id()
+    );
+    // The watchdog shell outlives this function by design: it ends moto when the test process exits.
+    #[allow(clippy::zombie_processes)]
+    Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "moto did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some(format!("http://127.0.0.1:{port}"))
+}
+
+#[test]
+fn query_dlq_and_replay_against_moto() {
+    let Some(endpoint) = moto() else { return };
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, AttributeValue as A, BillingMode, KeySchemaElement, KeyType,
+        ScalarAttributeType,
+    };
+    use aws_sdk_sqs::types::MessageAttributeValue;
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let config = runtime.block_on(
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "t", "t", None, None, "test",
+            ))
+            .load(),
+    );
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let (queue, dlq, summaries) = runtime.block_on(async {
+        ddb.create_table()
+            .table_name("jwh")
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("pk")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("sk")
+                    .key_type(KeyType::Range)
+                    .build()
+                    .unwrap(),
+            )
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("pk")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("sk")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let mut urls = Vec::new();
+        for name in ["ts", "ts-dlq", "sum"] {
+            urls.push(
+                sqs.create_queue()
+                    .queue_name(name)
+                    .send()
+                    .await
+                    .unwrap()
+                    .queue_url
+                    .unwrap(),
+            );
+        }
+        for i in 0..3 {
+            let s = |v: String| {
+                MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(v)
+                    .build()
+                    .unwrap()
+            };
+            sqs.send_message()
+                .queue_url(&urls[1])
+                .message_body(format!("{{\"n\":{i}}}"))
+                .message_attributes("svix-id", s(format!("msg_{i}")))
+                .message_attributes("event-type", s("daily.data.heartrate.created".into()))
+                .send()
+                .await
+                .unwrap();
+        }
+        let sleep = std::fs::read_to_string(fixture("daily.data.sleep.created.json")).unwrap();
+        let items = [
+            vec![
+                ("pk", "CATCHALL"),
+                ("sk", "MSG#msg_c1"),
+                ("kind", "catch_all"),
+                ("svix_id", "msg_c1"),
+                ("body", sleep.as_str()),
+                ("received_at", "2023-11-14T22:13:20.500000Z"),
+            ],
+            vec![
+                ("pk", "USER#u1"),
+                ("sk", "TS#heartrate#2024-11-24T10#p#watch"),
+                ("kind", "timeseries"),
+                ("hour", "2024-11-24T10"),
+                ("user_id", "u1"),
+                ("resource", "heartrate"),
+                ("provider", "p"),
+                ("source_type", "watch"),
+                ("s0", "{\"value\":72}"),
+                ("s60", "{\"value\":74}"),
+            ],
+            vec![
+                ("pk", "USER#u1"),
+                ("sk", "CONN#oura"),
+                ("kind", "connection"),
+                ("provider", "oura"),
+            ],
+        ];
+        for item in items {
+            ddb.put_item()
+                .table_name("jwh")
+                .set_item(Some(
+                    item.into_iter()
+                        .map(|(k, v)| (k.to_owned(), A::S(v.to_owned())))
+                        .collect(),
+                ))
+                .item("svix_timestamp", A::N("1700000000".into()))
+                .send()
+                .await
+                .unwrap();
+        }
+        (urls[0].clone(), urls[1].clone(), urls[2].clone())
+    });
+    let dir = scratch("moto");
+    std::fs::write(
+        dir.join(".dev/stack.env"),
+        format!(
+            "AWS_ENDPOINT_URL={endpoint}\nTABLE_NAME=jwh\nQUEUE_URL_TIMESERIES={queue}\nDLQ_URL_TIMESERIES={dlq}\nQUEUE_URL_SUMMARIES={summaries}\n"
+        ),
+    )
+    .unwrap();
+
+    let query = jwh(
+        &dir,
+        &["query", "--user", "u1", "--resource", "heartrate"],
+        b"",
+    );
+    assert_eq!(query.status.code(), Some(0), "{}", stderr(&query));
+    let values: Vec<i64> = stdout(&query)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["sample"]["value"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(values, [72, 74]);
+    let all = jwh(&dir, &["query", "--user", "u1"], b"");
+    assert_eq!(stdout(&all).lines().count(), 3);
+
+    let list = jwh(&dir, &["dlq", "list", "--family", "timeseries"], b"");
+    let text = stdout(&list);
+    assert_eq!(list.status.code(), Some(0), "{}", stderr(&list));
+    assert!(text.contains("approximately 3 message(s)"), "{text}");
+    assert_eq!(
+        text.matches("event-type=daily.data.heartrate.created")
+            .count(),
+        3,
+        "{text}"
+    );
+    assert!(!text.contains("\"n\""), "bodies are never shown: {text}");
+
+    let redrive = jwh(&dir, &["dlq", "redrive", "--family", "timeseries"], b"");
+    assert_eq!(
+        stdout(&redrive),
+        "timeseries: moved 3, failed 0\n",
+        "{}",
+        stderr(&redrive)
+    );
+
+    let replay = jwh(&dir, &["replay"], b"");
+    assert_eq!(
+        stdout(&replay),
+        "msg_c1  daily.data.sleep.created -> summaries\nreplayed 1 (summaries 1), skipped 0, still catch-all 0, failed 0\n",
+        "{}",
+        stderr(&replay)
+    );
+
+    let (moved, left, replayed) = runtime.block_on(async {
+        let count = |url: String| {
+            let sqs = sqs.clone();
+            async move {
+                let out = sqs
+                    .receive_message()
+                    .queue_url(url)
+                    .max_number_of_messages(10)
+                    .message_attribute_names("All")
+                    .send()
+                    .await
+                    .unwrap();
+                out.messages.unwrap_or_default()
+            }
+        };
+        (count(queue).await, count(dlq).await, count(summaries).await)
+    });
+    assert_eq!(moved.len(), 3);
+    assert!(moved.iter().all(|m| {
+        m.message_attributes().unwrap()["svix-id"]
+            .string_value()
+            .unwrap()
+            .starts_with("msg_")
+    }));
+    assert!(left.is_empty());
+    assert_eq!(replayed.len(), 1);
+    let attrs = replayed[0].message_attributes().unwrap();
+    assert_eq!(attrs["svix-id"].string_value(), Some("msg_c1"));
+    assert_eq!(attrs["family"].string_value(), Some("summaries"));
+    assert_eq!(attrs["received-at"].string_value(), Some("1700000000500"));
+}
