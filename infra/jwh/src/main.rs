@@ -49,7 +49,10 @@ enum Command {
     Inspect(InspectArgs),
     Send(SendArgs),
     Query(QueryArgs),
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Exit codes: see `jwh dlq list --help` and `jwh dlq redrive --help`."
+    )]
     Dlq(DlqCommand),
     Replay(ReplayArgs),
 }
@@ -206,10 +209,10 @@ enum DlqCommand {
     Redrive(DlqRedriveArgs),
 }
 
-/// List each family's dead-letter queue: URL, approximate message count, and each message's id, svix-id and
-/// event type (never its body).
+/// List what is in each family's dead-letter queue, without consuming it.
 ///
-/// Messages are peeked: received with a short visibility timeout, not deleted, and made visible again.
+/// Per family: the DLQ URL, SQS's approximate message count, and each message's id, svix-id, event type and
+/// receive count (never its body). Messages are peeked: received with a short visibility timeout, not deleted, and made visible again.
 #[derive(Debug, Args)]
 #[command(
     after_help = "Exit codes: 0 listed; 1 a queue could not be read; 2 usage error (no DLQ URL configured)."
