@@ -276,18 +276,17 @@ fn send_reads_the_stack_file_from_a_parent_directory() {
     assert_eq!(usage.status.code(), Some(2), "{}", stderr(&usage));
 }
 
-/// A moto server for this test, ended when the test process exits; `None` when moto is not installed.
+/// A moto server for this test, ended when the test process exits.
 fn moto() -> Option<String> {
     let server = std::env::var("MOTO_SERVER")
         .map(PathBuf::from)
         .unwrap_or_else(|_| repo_root().join(".tools/venv/bin/moto_server"));
-    if !server.exists() {
-        eprintln!(
-            "moto_server not found at {}: skipping (run `make tools`)",
-            server.display()
-        );
-        return None;
-    }
+    // `make test` installs moto first; a missing server is a broken setup, not a reason to pass.
+    assert!(
+        server.exists(),
+        "moto_server not found at {}: run `make tools`",
+        server.display()
+    );
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
