@@ -114,15 +114,7 @@ impl Store {
                     .await
             }
             (EventData::ProviderConnection(c), _) => {
-                let mut state = base_item(
-                    keys::user(user),
-                    keys::connection(&c.provider),
-                    "connection",
-                    meta,
-                );
-                state.insert("user_id".into(), s(user));
-                state.insert("provider".into(), s(c.provider.clone()));
-                state.insert("status".into(), s("connected"));
+                let mut state = connection_state(user, &c.provider, "connected", meta);
                 put_opt(
                     &mut state,
                     "external_user_id",
@@ -136,15 +128,7 @@ impl Store {
                     .await
             }
             (EventData::ProviderConnectionError(c), _) => {
-                let mut state = base_item(
-                    keys::user(user),
-                    keys::connection(&c.provider),
-                    "connection",
-                    meta,
-                );
-                state.insert("user_id".into(), s(user));
-                state.insert("provider".into(), s(c.provider.clone()));
-                state.insert("status".into(), s("error"));
+                let mut state = connection_state(user, &c.provider, "error", meta);
                 put_opt(&mut state, "error_type", c.error_type.as_deref());
                 put_opt(&mut state, "error_message", c.message.as_deref());
                 put_opt(&mut state, "error_details", c.error_details.as_deref());
@@ -593,6 +577,20 @@ impl Store {
         }
         self.put_plain(item).await
     }
+}
+
+/// The current-state item of a provider connection.
+fn connection_state(user: &str, provider: &str, status: &str, meta: &MessageMeta) -> Item {
+    let mut state = base_item(
+        keys::user(user),
+        keys::connection(provider),
+        "connection",
+        meta,
+    );
+    state.insert("user_id".into(), s(user));
+    state.insert("provider".into(), s(provider));
+    state.insert("status".into(), s(status));
+    state
 }
 
 fn source_attributes(item: &mut Item, source: &Source) {
