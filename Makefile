@@ -106,3 +106,15 @@ build-sizes:
 	    "$$(file -b "$$binary" | grep -o 'ARM aarch64\|x86-64' || echo '?')" \
 	    $$(( $$(stat -c %s "$$binary") / 1024 )) $$(( zipped / 1024 )); \
 	done
+
+# --- local stack -------------------------------------------------------------------------------------------------
+#   make dev            local stack: moto + every function (cargo lambda watch) + the SQS bridge; Ctrl-C stops it
+#   make dev-down       stop a local stack started in the background (infra/local/dev.sh --background)
+
+.PHONY: dev dev-down
+
+dev:
+	infra/local/dev.sh
+
+dev-down:
+	infra/local/dev.sh --stop
