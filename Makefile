@@ -110,11 +110,20 @@ build-sizes:
 # --- local stack -------------------------------------------------------------------------------------------------
 #   make dev            local stack: moto + every function (cargo lambda watch) + the SQS bridge; Ctrl-C stops it
 #   make dev-down       stop a local stack started in the background (infra/local/dev.sh --background)
+#   make e2e            end-to-end test: starts the local stack, sends every fixture, checks what was stored
 
-.PHONY: dev dev-down
+.PHONY: dev dev-down e2e
 
 dev:
 	infra/local/dev.sh
 
 dev-down:
 	infra/local/dev.sh --stop
+
+# The test runs its own stack (state in .dev/e2e/, free ports), so it does not disturb a `make dev` in progress;
+# stopping it again afterwards is a no-op unless pytest itself was killed.
+E2E_DIR := $(CURDIR)/.dev/e2e
+e2e: $(TOOLS_STAMP)
+	status=0; pytest infra/local/tests || status=$$?; \
+	  JWH_DEV_DIR=$(E2E_DIR)/.dev infra/local/dev.sh --stop >/dev/null 2>&1 || true; \
+	  exit $$status
