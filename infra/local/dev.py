@@ -178,11 +178,11 @@ def default_signals() -> None:
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
-def spawn(name: str, cmd: list[str], log_path: pathlib.Path, pids: Pids, **kw) -> subprocess.Popen:
+def spawn(name: str, cmd: list[str], log_path: pathlib.Path, pids: Pids) -> subprocess.Popen:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, cwd=ROOT, preexec_fn=default_signals, **kw)
+                                start_new_session=True, cwd=ROOT, preexec_fn=default_signals)
     pids.add(name, proc)
     return proc
 
@@ -536,6 +536,10 @@ def status() -> int:
 
 
 def main(argv: list[str]) -> int:
+    # Whatever AWS settings the shell has (a profile, a session token, a real endpoint) stay out: everything started
+    # here talks to moto, with what stack.env and functions.env say.
+    for var in [v for v in os.environ if v.startswith("AWS_")]:
+        del os.environ[var]
     if argv in ([], ["--foreground"]):
         return start(background=False)
     if argv == ["--background"]:
