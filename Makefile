@@ -2,7 +2,7 @@
 # .tools/venv, installed at pinned versions by `make tools`; Rust comes from the machine's rustup toolchain.
 #
 #   make tools          install the pinned tools into .tools/ (quick when already installed)
-#   make test           what CI runs: fmt check, clippy -D warnings, cargo test, lint-template (TEST_STEPS)
+#   make test           what CI runs: fmt check, clippy -D warnings, cargo test, lint-template, e2e (TEST_STEPS)
 #   make build          sam build: arm64 bootstrap binaries through cargo-lambda + zig, in .aws-sam/build
 #   make lint-template  sam validate --lint, cfn-lint with the serverless rules, and the template tests
 #   make fmt / clippy   format the workspace / lint it with warnings as errors
@@ -23,7 +23,7 @@ ARM64_TARGET := aarch64-unknown-linux-gnu
 CARGO ?= cargo
 
 # `make test` runs these in order; add a step by appending its target name.
-TEST_STEPS := check unit-test lint-template
+TEST_STEPS := check unit-test lint-template e2e
 
 .PHONY: help tools test check fmt fmt-check clippy unit-test lint-template template-test build arm64-std build-sizes
 
