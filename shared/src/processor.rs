@@ -168,7 +168,7 @@ impl Processor {
 
 /// Runs a processor on the Lambda runtime: JSON logs under the function's `LoggingConfig`, clients built once.
 pub async fn serve(family: Family) -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    crate::logging::init();
     let processor = Processor::from_env(family).await?;
     let processor = &processor;
     lambda_runtime::run(lambda_runtime::service_fn(

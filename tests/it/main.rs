@@ -2,5 +2,6 @@
 
 mod cost;
 mod ingest;
+mod log_hygiene;
 mod processors;
 mod support;

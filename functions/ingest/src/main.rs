@@ -9,7 +9,7 @@ use lambda_runtime::{LambdaEvent, Service as _, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_http::tracing::init_default_subscriber();
+    jwh_shared::logging::init();
     let ingest = handler::Ingest::from_env().await?;
     let ingest = &ingest;
     let http = Adapter::from(service_fn(move |request: Request| async move {
