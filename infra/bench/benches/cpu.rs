@@ -1,0 +1,444 @@
+//! CPU per request, each beside a baseline measured in the same run:
+//!
+//! - **route** and **parse** per family: what the ingest function reads of a body to route it
+//!   (`peek_event_type` then the family) and what a processor reads (`parse_event`, the typed view), beside
+//!   `serde_json::from_slice::<Value>` of the same bytes, the least any JSON receiver does;
+//! - **ingest handler** in-process at 1 KiB, 100 KiB and 1 MiB (claim check): request in, verified, routed and
+//!   handed to the SQS (and S3) client, whose transport is a local stub (aws-smithy-mocks), beside a raw
+//!   HMAC-SHA256 of the same body, the least any verifying receiver does;
+//! - **processor batch**: ten summary events, and one 1,000-sample heart-rate batch, through
+//!   `Processor::handle_batch` with DynamoDB and S3 stubbed the same way, beside parsing the same bodies as
+//!   `serde_json::Value`.
+//!
+//! The stubs answer without I/O, so what is timed is our code plus the SDK's request building, serialisation and
+//! signing, which no caller of the SDK avoids. After Criterion's groups, an interleaved timed loop measures each
+//! pair again and prints one ratio line per pair (best of rounds, so drift on this shared machine hits both alike).
+//!
+//! ```text
+//! cargo bench -p jwh-bench --bench cpu
+//! ```
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
+use aws_sdk_s3::operation::put_object::PutObjectOutput;
+use aws_sdk_sqs::operation::send_message::SendMessageOutput;
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
+use hmac::{Hmac, KeyInit, Mac};
+use jwh_ingest::handler::{Ingest, SigningSecrets};
+use jwh_shared::envelope::MessageMeta;
+use jwh_shared::events::{parse_event, peek_event_type};
+use jwh_shared::family::Family;
+use jwh_shared::processor::Processor;
+use jwh_shared::signature::{Secret, Verifier, sign};
+use jwh_shared::store::Store;
+use lambda_http::{Body, Request};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const KEY: &str = "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// One fixture per family: what each processor is benchmarked on.
+const FAMILY_FIXTURES: [(&str, &str); 6] = [
+    ("connections", "provider.connection.created"),
+    ("backfills", "historical.data.sleep.created"),
+    ("summaries", "daily.data.sleep.created"),
+    ("timeseries", "daily.data.heartrate.created"),
+    ("lab", "labtest.order.updated"),
+    ("catch-all", "continuous_query.result_table.changed"),
+];
+
+fn fixture(event_type: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/testdata/junction/fixtures")
+        .join(format!("{event_type}.json"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A compact heart-rate event of `n` samples, 5 s apart.
+fn heartrate(n: i64) -> Vec<u8> {
+    let start = chrono::DateTime::parse_from_rfc3339("2024-11-24T00:00:00+00:00").unwrap();
+    let data: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"id": null, "timezone_offset": 3600, "type": null, "unit": "bpm",
+                "timestamp": (start + chrono::Duration::seconds(i * 5)).to_rfc3339(), "value": 60 + i % 50})
+        })
+        .collect();
+    serde_json::to_vec(&json!({
+        "event_type": "daily.data.heartrate.created",
+        "data": {"source": {"provider": "apple_health_kit", "type": "watch"}, "data": data, "user_id": "u"},
+        "user_id": "u", "client_user_id": "c", "team_id": "t"
+    }))
+    .unwrap()
+}
+
+/// A heart-rate event of about `len` bytes.
+fn heartrate_of_size(len: usize) -> Vec<u8> {
+    let per_sample = heartrate(2).len() - heartrate(1).len();
+    let n = (len.saturating_sub(heartrate(0).len()) / per_sample).max(1);
+    heartrate(n as i64)
+}
+
+// --- ingest ----------------------------------------------------------------------------------------------------
+
+fn signed_request(body: &[u8]) -> Request {
+    let ts = chrono::Utc::now().timestamp();
+    let sig = sign(&Secret::parse(SECRET).unwrap(), "msg_bench", ts, body);
+    http::Request::builder()
+        .method("POST")
+        .uri("/webhooks/junction")
+        .header("svix-id", "msg_bench")
+        .header("svix-timestamp", ts.to_string())
+        .header("svix-signature", sig)
+        .body(Body::Binary(body.to_vec()))
+        .unwrap()
+}
+
+fn ingest() -> Ingest {
+    let send = mock!(aws_sdk_sqs::Client::send_message)
+        .then_output(|| SendMessageOutput::builder().message_id("m").build());
+    let put =
+        mock!(aws_sdk_s3::Client::put_object).then_output(|| PutObjectOutput::builder().build());
+    Ingest {
+        sqs: mock_client!(aws_sdk_sqs, RuleMode::MatchAny, &[&send]),
+        s3: mock_client!(aws_sdk_s3, RuleMode::MatchAny, &[&put]),
+        queue_urls: Family::ALL.map(|f| format!("https://sqs.local/{}", f.as_str())),
+        payload_bucket: "bucket".into(),
+        secrets: SigningSecrets::fixed(Verifier::from_strs([SECRET]).unwrap()),
+        max_body_bytes: 6_000_000,
+    }
+}
+
+fn keyed_hmac() -> Hmac<Sha256> {
+    use base64::Engine as _;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(KEY)
+        .unwrap();
+    Hmac::<Sha256>::new_from_slice(&key).unwrap()
+}
+
+fn raw_hmac(keyed: &Hmac<Sha256>, body: &[u8]) {
+    let mut mac = keyed.clone();
+    mac.update(black_box(body));
+    black_box(mac.finalize());
+}
+
+// --- processor -------------------------------------------------------------------------------------------------
+
+fn processor(family: Family) -> Processor {
+    let get =
+        mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| GetItemOutput::builder().build());
+    let put =
+        mock!(aws_sdk_dynamodb::Client::put_item).then_output(|| PutItemOutput::builder().build());
+    let update = mock!(aws_sdk_dynamodb::Client::update_item)
+        .then_output(|| UpdateItemOutput::builder().build());
+    Processor {
+        family,
+        store: Store::new(
+            mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &[&get, &put, &update]),
+            "records",
+            7,
+        ),
+        s3: mock_client!(aws_sdk_s3, RuleMode::MatchAny, &[]),
+        concurrency: 8,
+    }
+}
+
+/// An SQS record as the event source mapping delivers what the ingest function enqueued.
+fn sqs_record(svix_id: &str, body: &[u8]) -> SqsMessage {
+    let t = peek_event_type(body).unwrap();
+    let meta = MessageMeta {
+        svix_id: svix_id.to_owned(),
+        event_type: t.as_str().into_owned(),
+        family: t.family(),
+        svix_timestamp: 1_732_000_000,
+        received_at_ms: 1_732_000_000_000,
+    };
+    let attrs: serde_json::Map<String, Value> = meta
+        .to_sqs_attributes(None)
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                json!({"stringValue": v.string_value(), "dataType": v.data_type()}),
+            )
+        })
+        .collect();
+    serde_json::from_value(json!({
+        "messageId": format!("m-{svix_id}"), "body": std::str::from_utf8(body).unwrap(),
+        "messageAttributes": attrs
+    }))
+    .unwrap()
+}
+
+struct Batch {
+    name: &'static str,
+    processor: Processor,
+    event: SqsEvent,
+    bodies: Vec<Vec<u8>>,
+}
+
+fn batches() -> Vec<Batch> {
+    // Ten summaries of five resources, as a summaries batch would hold.
+    let summaries: Vec<Vec<u8>> = [
+        "daily.data.sleep.created",
+        "daily.data.activity.created",
+        "daily.data.workouts.created",
+        "daily.data.body.created",
+        "daily.data.meal.created",
+    ]
+    .iter()
+    .flat_map(|t| [fixture(t), fixture(t)])
+    .collect();
+    let heart = vec![heartrate(1000)];
+    let event = |bodies: &[Vec<u8>]| -> SqsEvent {
+        let records: Vec<SqsMessage> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| sqs_record(&format!("msg_{i}"), b))
+            .collect();
+        serde_json::from_value(json!({ "Records": records })).unwrap()
+    };
+    vec![
+        Batch {
+            name: "10 summary events",
+            processor: processor(Family::Summaries),
+            event: event(&summaries),
+            bodies: summaries,
+        },
+        Batch {
+            name: "1,000 heart-rate samples",
+            processor: processor(Family::Timeseries),
+            event: event(&heart),
+            bodies: heart,
+        },
+    ]
+}
+
+fn parse_values(bodies: &[Vec<u8>]) {
+    for b in bodies {
+        black_box(serde_json::from_slice::<Value>(black_box(b)).unwrap());
+    }
+}
+
+// --- Criterion -------------------------------------------------------------------------------------------------
+
+struct Inputs {
+    families: Vec<(&'static str, Vec<u8>)>,
+    ingest_bodies: Vec<(&'static str, Vec<u8>)>,
+    batches: Vec<Batch>,
+}
+
+fn inputs() -> Inputs {
+    Inputs {
+        families: FAMILY_FIXTURES
+            .iter()
+            .map(|(family, t)| (*family, fixture(t)))
+            .collect(),
+        ingest_bodies: vec![
+            ("1 KiB", heartrate_of_size(1 << 10)),
+            ("100 KiB", heartrate_of_size(100 << 10)),
+            ("1 MiB (claim check)", heartrate_of_size((1 << 20) + 4096)),
+        ],
+        batches: batches(),
+    }
+}
+
+fn criterion_groups(c: &mut Criterion, rt: &tokio::runtime::Runtime, inputs: &Inputs) {
+    let mut group = c.benchmark_group("route_and_parse");
+    for (family, body) in &inputs.families {
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_function(BenchmarkId::new("json_value_baseline", family), |b| {
+            b.iter(|| serde_json::from_slice::<Value>(black_box(body)).unwrap())
+        });
+        group.bench_function(BenchmarkId::new("route", family), |b| {
+            b.iter(|| peek_event_type(black_box(body)).unwrap().family())
+        });
+        group.bench_function(BenchmarkId::new("parse", family), |b| {
+            b.iter(|| parse_event(black_box(body)).unwrap())
+        });
+    }
+    group.finish();
+
+    let ingest = ingest();
+    let keyed = keyed_hmac();
+    let mut group = c.benchmark_group("ingest_handler");
+    for (size, body) in &inputs.ingest_bodies {
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_function(BenchmarkId::new("raw_hmac_baseline", size), |b| {
+            b.iter(|| raw_hmac(&keyed, body))
+        });
+        group.bench_function(BenchmarkId::new("handle", size), |b| {
+            b.iter_batched(
+                || signed_request(body),
+                |req| {
+                    let response = rt.block_on(ingest.handle(black_box(req)));
+                    assert_eq!(response.status(), 200);
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("processor_batch");
+    for batch in &inputs.batches {
+        group.bench_function(BenchmarkId::new("json_value_baseline", batch.name), |b| {
+            b.iter(|| parse_values(&batch.bodies))
+        });
+        group.bench_function(BenchmarkId::new("handle_batch", batch.name), |b| {
+            b.iter_batched(
+                || batch.event.clone(),
+                |event| {
+                    let response = rt.block_on(batch.processor.handle_batch(black_box(event)));
+                    assert!(response.batch_item_failures.is_empty());
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+// --- ratio lines -----------------------------------------------------------------------------------------------
+
+/// Time per call of `f`, over `n` calls whose inputs `setup` makes beforehand (not timed).
+fn per_call<T>(n: usize, setup: impl Fn() -> T, f: impl Fn(T)) -> Duration {
+    let inputs: Vec<T> = (0..n).map(|_| setup()).collect();
+    let start = Instant::now();
+    for input in inputs {
+        f(input);
+    }
+    start.elapsed() / n as u32
+}
+
+/// The ratio lines of one run, also written as JSON for the cost model (`target/bench/cpu.json`).
+#[derive(Default)]
+struct Ratios(Vec<Value>);
+
+impl Ratios {
+    /// Best of interleaved rounds of `ours` and `baseline`, `n` calls each; prints and keeps the ratio.
+    fn measure<T, U>(
+        &mut self,
+        label: &str,
+        n: usize,
+        ours: (impl Fn() -> T, impl Fn(T)),
+        baseline: (impl Fn() -> U, impl Fn(U)),
+    ) {
+        let (mut a, mut b) = (Duration::MAX, Duration::MAX);
+        for _ in 0..7 {
+            a = a.min(per_call(n, &ours.0, &ours.1));
+            b = b.min(per_call(n, &baseline.0, &baseline.1));
+        }
+        let r = a.as_secs_f64() / b.as_secs_f64();
+        println!("{label:<62} {r:>7.2}x  ({a:>9.2?} vs {b:>9.2?})");
+        self.0.push(json!({
+            "label": label, "ratio": r,
+            "ours_us": a.as_secs_f64() * 1e6, "baseline_us": b.as_secs_f64() * 1e6,
+        }));
+    }
+
+    fn write(&self) {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench/cpu.json");
+        let written = std::fs::create_dir_all(path.parent().unwrap()).and_then(|()| {
+            std::fs::write(
+                &path,
+                serde_json::to_vec_pretty(&json!({ "ratios": self.0 })).unwrap(),
+            )
+        });
+        match written {
+            Ok(()) => println!("figures written to {}", path.display()),
+            Err(e) => eprintln!("{}: {e}", path.display()),
+        }
+    }
+}
+
+fn print_ratios(rt: &tokio::runtime::Runtime, inputs: &Inputs) {
+    println!("\nratios, ours / baseline (best of 7 interleaved rounds; absolute times per call):");
+    let mut ratios = Ratios::default();
+    for (family, body) in &inputs.families {
+        let value = (|| (), |()| parse_values(std::slice::from_ref(body)));
+        ratios.measure(
+            &format!("route {family} ({} B) / serde_json::Value", body.len()),
+            2000,
+            (
+                || (),
+                |()| {
+                    black_box(peek_event_type(black_box(body)).unwrap().family());
+                },
+            ),
+            value,
+        );
+        ratios.measure(
+            &format!("parse {family} ({} B) / serde_json::Value", body.len()),
+            2000,
+            (
+                || (),
+                |()| {
+                    black_box(parse_event(black_box(body)).unwrap());
+                },
+            ),
+            value,
+        );
+    }
+    let ingest = ingest();
+    let keyed = keyed_hmac();
+    for (size, body) in &inputs.ingest_bodies {
+        let n = ((8 << 20) / body.len()).clamp(8, 1000);
+        ratios.measure(
+            &format!("ingest handler {size} / raw HMAC-SHA256"),
+            n,
+            (
+                || signed_request(body),
+                |req| {
+                    assert_eq!(rt.block_on(ingest.handle(req)).status(), 200);
+                },
+            ),
+            (|| (), |()| raw_hmac(&keyed, body)),
+        );
+    }
+    for batch in &inputs.batches {
+        ratios.measure(
+            &format!("processor batch, {} / serde_json::Value", batch.name),
+            50,
+            (
+                || batch.event.clone(),
+                |event| {
+                    let response = rt.block_on(batch.processor.handle_batch(event));
+                    assert!(response.batch_item_failures.is_empty());
+                },
+            ),
+            (|| (), |()| parse_values(&batch.bodies)),
+        );
+    }
+    ratios.write();
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let inputs = inputs();
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .configure_from_args();
+    criterion_groups(&mut criterion, &rt, &inputs);
+    criterion.final_summary();
+
+    // Under `cargo test --benches` Criterion runs each benchmark once; the ratio loop is for real runs only.
+    let args: Vec<String> = std::env::args().collect();
+    let benchmarking =
+        args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test" || a == "--list");
+    if benchmarking {
+        print_ratios(&rt, &inputs);
+    }
+}
