@@ -319,9 +319,13 @@ fn per_call<T>(n: usize, setup: impl Fn() -> T, f: impl Fn(T)) -> Duration {
     start.elapsed() / n as u32
 }
 
-/// The ratio lines of one run, also written as JSON for the cost model (`target/bench/cpu.json`).
+/// The ratio lines of one run, also written as JSON for the cost model (`target/bench/cpu.json`) and as text for
+/// `make bench`'s summary (`target/bench/cpu.txt`).
 #[derive(Default)]
-struct Ratios(Vec<Value>);
+struct Ratios {
+    figures: Vec<Value>,
+    lines: Vec<String>,
+}
 
 impl Ratios {
     /// Best of interleaved rounds of `ours` and `baseline`, `n` calls each; prints and keeps the ratio.
@@ -338,21 +342,22 @@ impl Ratios {
             b = b.min(per_call(n, &baseline.0, &baseline.1));
         }
         let r = a.as_secs_f64() / b.as_secs_f64();
-        println!("{label:<62} {r:>7.2}x  ({a:>9.2?} vs {b:>9.2?})");
-        self.0.push(json!({
+        let line = format!("{label:<62} {r:>7.2}x  ({a:>9.2?} vs {b:>9.2?})");
+        println!("{line}");
+        self.lines.push(line);
+        self.figures.push(json!({
             "label": label, "ratio": r,
             "ours_us": a.as_secs_f64() * 1e6, "baseline_us": b.as_secs_f64() * 1e6,
         }));
     }
 
-    fn write(&self) {
+    fn write(&self, header: &str) {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench/cpu.json");
-        let written = std::fs::create_dir_all(path.parent().unwrap()).and_then(|()| {
-            std::fs::write(
-                &path,
-                serde_json::to_vec_pretty(&json!({ "ratios": self.0 })).unwrap(),
-            )
-        });
+        let json = serde_json::to_vec_pretty(&json!({ "ratios": self.figures })).unwrap();
+        let text = format!("{header}\n{}\n", self.lines.join("\n"));
+        let written = std::fs::create_dir_all(path.parent().unwrap())
+            .and_then(|()| std::fs::write(&path, json))
+            .and_then(|()| std::fs::write(path.with_extension("txt"), text));
         match written {
             Ok(()) => println!("figures written to {}", path.display()),
             Err(e) => eprintln!("{}: {e}", path.display()),
@@ -361,7 +366,9 @@ impl Ratios {
 }
 
 fn print_ratios(rt: &tokio::runtime::Runtime, inputs: &Inputs) {
-    println!("\nratios, ours / baseline (best of 7 interleaved rounds; absolute times per call):");
+    let header =
+        "CPU per call, ours / baseline (best of 7 interleaved rounds; absolute times per call):";
+    println!("\n{header}");
     let mut ratios = Ratios::default();
     for (family, body) in &inputs.families {
         let value = (|| (), |()| parse_values(std::slice::from_ref(body)));
@@ -418,7 +425,7 @@ fn print_ratios(rt: &tokio::runtime::Runtime, inputs: &Inputs) {
             (|| (), |()| parse_values(&batch.bodies)),
         );
     }
-    ratios.write();
+    ratios.write(header);
 }
 
 fn main() {

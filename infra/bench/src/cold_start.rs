@@ -720,10 +720,10 @@ pub fn run(
         }
     }
 
-    println!(
+    say!(
         "\nCold start: process start to first /next (init) and to first response; {runs} starts each, interleaved"
     );
-    println!(
+    say!(
         "{:<26} {:>9} {:>9} {:>11} {:>9} {:>9} {:>8} {:>8} {:>10}",
         "function",
         "init p50",
@@ -758,7 +758,7 @@ pub fn run(
             .map(|r| r.init_aws_calls.clone())
             .max_by_key(Vec::len)
             .unwrap_or_default();
-        println!(
+        say!(
             "{:<26} {:>7.2}ms {:>7.2}ms {:>9.2}ms {:>7.2}ms {:>8.2}x {:>6.2}ms {:>8.1} {:>10.0}",
             f.name,
             percentile(&init, 0.5),
@@ -771,13 +771,13 @@ pub fn run(
             log_bytes,
         );
         if !init_calls.is_empty() {
-            println!("    network at init: {}", init_calls.join(", "));
+            say!("    network at init: {}", init_calls.join(", "));
         }
         if f.name == "ingest" {
             let p50 = percentile(&first, 0.5);
             let ok = p50 <= 15.0;
             met &= ok;
-            println!(
+            say!(
                 "    target <= 15 ms median to first response: {p50:.2} ms ({})",
                 if ok {
                     "met".to_owned()
@@ -811,7 +811,7 @@ pub fn run(
         serde_json::to_vec_pretty(&json!({ "functions": report })).unwrap(),
     )
     .map_err(|e| format!("{}: {e}", out.display()))?;
-    println!("figures written to {}", out.display());
+    say!("figures written to {}", out.display());
     Ok(met)
 }
 
@@ -820,7 +820,7 @@ pub fn run(
 /// Prints the size of each function's binary (host, and arm64 from `sam build` when present); returns whether all
 /// are within `limit_bytes`.
 pub fn sizes(host_bins: &[(String, PathBuf)], arm64_dir: &Path, limit_bytes: u64) -> bool {
-    println!(
+    say!(
         "\nBinary sizes (release profile: fat LTO, codegen-units 1, stripped); target <= {:.1} MB each",
         limit_bytes as f64 / 1e6
     );
@@ -832,7 +832,7 @@ pub fn sizes(host_bins: &[(String, PathBuf)], arm64_dir: &Path, limit_bytes: u64
     let mut met = true;
     for (name, path) in host_bins {
         let Ok(meta) = std::fs::metadata(path) else {
-            println!("{name:<18} (not built)");
+            say!("{name:<18} (not built)");
             continue;
         };
         let size = meta.len();
@@ -845,7 +845,7 @@ pub fn sizes(host_bins: &[(String, PathBuf)], arm64_dir: &Path, limit_bytes: u64
         }
         let zipped =
             zipped_size(path).map_or(String::new(), |z| format!(", zip {:.2} MB", z as f64 / 1e6));
-        println!(
+        say!(
             "{name:<18} x86_64 {:>6.2} MB{zipped}{}  arm64 {}{}",
             size as f64 / 1e6,
             baseline

@@ -464,10 +464,10 @@ pub fn run(measured: &Path, observed: Observed) -> Result<bool, String> {
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", measured.display()))?;
     let cases = measured.cases;
     let model = Model::new(&cases, observed);
-    println!(
+    say!(
         "\nCost model: dollars per million webhooks, us-east-1 list prices (infra/bench/src/prices.rs)"
     );
-    println!(
+    say!(
         "assumptions: {:.0} M webhooks/month, 256 MB arm64, SQS batches of up to {BATCH_SIZE} in a {BATCHING_WINDOW_S} s \
          window, call latency {}, CPU {:.3} ms per ingest request and {:.3} ms per processor AWS call here (from {}) \
          x {LAMBDA_CPU_FACTOR:.1} at 256 MB, {:.0}% cold starts, X-Ray default sampling; log bytes and init from {}",
@@ -484,7 +484,7 @@ pub fn run(measured: &Path, observed: Observed) -> Result<bool, String> {
         model.observed.source,
     );
     for (family, (share, d)) in &model.families {
-        println!(
+        say!(
             "  {family:<12} {:>4.0}% of webhooks, {:.2} messages per batch, {:.0}% of its invocations traced",
             share * 100.0,
             d.batch,
@@ -492,9 +492,17 @@ pub fn run(measured: &Path, observed: Observed) -> Result<bool, String> {
         );
     }
 
-    println!(
+    say!(
         "\nper case (one webhook of each; requests = AWS requests our code makes, per webhook)\n{:<48} {:>6} {:>5} {:>5} {:>7} {:>7} {:>8} {:>9} {:>9}",
-        "case", "bytes", "reqs", "WCU", "WCU/smp", "naiveW", "naive/s", "$/M ours", "$/M naive"
+        "case",
+        "bytes",
+        "reqs",
+        "WCU",
+        "WCU/smp",
+        "naiveW",
+        "naive/s",
+        "$/M ours",
+        "$/M naive"
     );
     for c in &cases {
         let ours = model.ours(c);
@@ -508,7 +516,7 @@ pub fn run(measured: &Path, observed: Observed) -> Result<bool, String> {
                 "-".into()
             }
         };
-        println!(
+        say!(
             "{:<48} {:>6.0} {:>5.1} {:>5.1} {:>7} {:>7.1} {:>8} {:>9.2} {:>9.2}",
             c.name,
             c.body_bytes,
@@ -539,13 +547,15 @@ pub fn run(measured: &Path, observed: Observed) -> Result<bool, String> {
         Ok((ours_total, naive_total))
     };
     let (ours_total, naive_total) = mix_bill(None)?;
-    println!("\nthe mix: {}", mix_description());
-    println!(
+    say!("\nthe mix: {}", mix_description());
+    say!(
         "{:<28} {:>12} {:>12}",
-        "line ($ per million)", "ours", "naive"
+        "line ($ per million)",
+        "ours",
+        "naive"
     );
     for line in LINES {
-        println!(
+        say!(
             "{line:<28} {:>12.3} {:>12.3}",
             per_million(ours_total.0.get(line).copied().unwrap_or(0.0)),
             per_million(naive_total.0.get(line).copied().unwrap_or(0.0)),
@@ -553,7 +563,7 @@ pub fn run(measured: &Path, observed: Observed) -> Result<bool, String> {
     }
     let all_in = per_million(ours_total.total());
     let without_xray = per_million(ours_total.total_without(XRAY));
-    println!(
+    say!(
         "{:<28} {:>12.3} {:>12.3}\n{:<28} {:>12.3} {:>12.3}",
         "all-in",
         all_in,
@@ -562,14 +572,14 @@ pub fn run(measured: &Path, observed: Observed) -> Result<bool, String> {
         without_xray,
         per_million(naive_total.total_without(XRAY)),
     );
-    println!(
+    say!(
         "ratio ours/naive: {:.2}x all-in, {:.2}x without X-Ray",
         ours_total.total() / naive_total.total(),
         ours_total.total_without(XRAY) / naive_total.total_without(XRAY)
     );
     for alt in TIMESERIES_ALTERNATIVES {
         let (o, n) = mix_bill(Some(alt))?;
-        println!(
+        say!(
             "  with timeseries as \"{alt}\": ours {:.3}, naive {:.3} all-in ({:.3} / {:.3} without X-Ray)",
             per_million(o.total()),
             per_million(n.total()),
@@ -577,9 +587,9 @@ pub fn run(measured: &Path, observed: Observed) -> Result<bool, String> {
             per_million(n.total_without(XRAY)),
         );
     }
-    println!("fixed monthly, whatever the traffic:");
+    say!("fixed monthly, whatever the traffic:");
     for (what, dollars) in prices::FIXED_MONTHLY {
-        println!("  ${dollars:.2}  {what}");
+        say!("  ${dollars:.2}  {what}");
     }
 
     // Targets.
@@ -587,7 +597,7 @@ pub fn run(measured: &Path, observed: Observed) -> Result<bool, String> {
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     let ok = all_in <= TARGET_DOLLARS_PER_MILLION;
     met &= ok;
-    println!(
+    say!(
         "\ntarget <= ${TARGET_DOLLARS_PER_MILLION:.2} per million 1 KiB webhooks all-in: ${all_in:.2} ({}{})",
         verdict(ok),
         if ok {
@@ -603,7 +613,7 @@ pub fn run(measured: &Path, observed: Observed) -> Result<bool, String> {
         let per = c.processor.write_units / c.samples_per_webhook;
         let ok = per <= TARGET_WCU_PER_SAMPLE;
         met &= ok;
-        println!(
+        say!(
             "target <= {TARGET_WCU_PER_SAMPLE} WCU per timeseries sample, {}: {per:.3} ({}{})",
             c.name,
             verdict(ok),

@@ -4,9 +4,31 @@
 //!   binary sizes, init and first-response times, each beside the `jwh-bench-echo` baseline of the same run;
 //! - `jwh-bench cost <measured.json>` prices what `tests/it/cost.rs` measured against moto.
 
+/// Prints a line and keeps it for the command's summary file (`target/bench/<command>.txt`).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let line = format!($($arg)*);
+        println!("{line}");
+        $crate::SUMMARY.lock().unwrap().push(line);
+    }};
+}
+
 mod cold_start;
 mod cost;
 mod prices;
+
+/// Every line the command printed with [`say!`].
+static SUMMARY: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Writes what the command printed next to its JSON figures, for `make bench`'s summary.
+fn write_summary(path: &std::path::Path) {
+    let text = SUMMARY.lock().unwrap().join("\n") + "\n";
+    if let Err(e) = std::fs::create_dir_all(path.parent().unwrap_or(std::path::Path::new(".")))
+        .and_then(|()| std::fs::write(path, text))
+    {
+        eprintln!("jwh-bench: {}: {e}", path.display());
+    }
+}
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,7 +47,7 @@ enum Cmd {
     /// Binary sizes, and process start to first /next and first response against a local Runtime API.
     ColdStart {
         /// Starts per function (interleaved), after one unmeasured start each.
-        #[arg(long, default_value_t = 15, env = "JWH_BENCH_RUNS")]
+        #[arg(long, default_value_t = 25, env = "JWH_BENCH_RUNS")]
         runs: u32,
         /// Where the release binaries are.
         #[arg(long, default_value = "target/release")]
@@ -92,13 +114,20 @@ fn main() -> ExitCode {
                 }
             }
             let sizes_ok = cold_start::sizes(&bins, &arm64_dir, SIZE_LIMIT);
-            cold_start::run(&functions, runs, &extra_env, &out).map(|ok| ok && sizes_ok)
+            let result =
+                cold_start::run(&functions, runs, &extra_env, &out).map(|ok| ok && sizes_ok);
+            write_summary(&out.with_extension("txt"));
+            result
         }
         Cmd::Cost {
             measured,
             cold_start,
             cpu,
-        } => cost::run(&measured, cost::Observed::load(&cold_start, &cpu)),
+        } => {
+            let result = cost::run(&measured, cost::Observed::load(&cold_start, &cpu));
+            write_summary(&measured.with_file_name("cost.txt"));
+            result
+        }
     };
     match result {
         // Missed targets are findings, reported in the output; only a failure to measure fails the command.
