@@ -127,3 +127,39 @@ e2e: $(TOOLS_STAMP)
 	status=0; pytest infra/local/tests || status=$$?; \
 	  JWH_DEV_DIR=$(E2E_DIR)/.dev infra/local/dev.sh --stop >/dev/null 2>&1 || true; \
 	  exit $$status
+
+# --- benchmarks ----------------------------------------------------------------------------------------------------
+#   make bench          every benchmark, each figure beside a baseline of the same run, then the cost table
+#                       (BENCHMARKS.md): CPU (Criterion), binary sizes and cold start, cost against moto
+
+.PHONY: bench bench-cpu bench-cold-start bench-cost
+
+BENCH_DIR := $(CURDIR)/target/bench
+BENCH_FUNCTIONS := jwh-ingest jwh-connections jwh-backfills jwh-summaries jwh-timeseries jwh-lab jwh-catch-all
+# Extra Criterion arguments (a filter, --quick); JWH_BENCH_RUNS sets the cold starts per function (default 25).
+BENCH_ARGS ?=
+
+# Each step prints its own table; the log keeps them all, and the summary repeats the ratios, sizes, cold starts and
+# the cost table (each step also writes them to $(BENCH_DIR)/*.txt, beside its JSON figures).
+bench: $(TOOLS_STAMP)
+	mkdir -p $(BENCH_DIR)
+	$(MAKE) --no-print-directory bench-cpu bench-cold-start bench-cost 2>&1 | tee $(BENCH_DIR)/bench.log
+	@echo; echo "== summary (full output: $(BENCH_DIR)/bench.log)"; echo; \
+	  grep -E '^verify/raw_hmac' $(BENCH_DIR)/bench.log; echo; \
+	  cat $(BENCH_DIR)/cpu.txt $(BENCH_DIR)/cold-start.txt $(BENCH_DIR)/cost.txt
+
+bench-cpu:
+	$(CARGO) bench --locked -p jwh-shared --bench verify -- $(BENCH_ARGS)
+	$(CARGO) bench --locked -p jwh-bench --bench cpu -- $(BENCH_ARGS)
+
+# x86_64 host binaries with the release profile (fat LTO: several minutes per binary on 2 cores); arm64 sizes are
+# added from .aws-sam/build when `make build` has run.
+bench-cold-start:
+	$(CARGO) build --release --locked $(addprefix -p ,$(BENCH_FUNCTIONS))
+	$(CARGO) build --release --locked -p jwh-bench --bin jwh-bench-echo
+	$(CARGO) run --locked -q -p jwh-bench -- cold-start --out $(BENCH_DIR)/cold-start.json
+
+bench-cost: $(TOOLS_STAMP)
+	JWH_COST_OUT=$(BENCH_DIR)/cost-measured.json $(CARGO) test --locked -p jwh-tests --test it cost -- --nocapture
+	$(CARGO) run --locked -q -p jwh-bench -- cost $(BENCH_DIR)/cost-measured.json \
+	  --cold-start $(BENCH_DIR)/cold-start.json --cpu $(BENCH_DIR)/cpu.json
