@@ -2,6 +2,5 @@
 
 mod cost;
 mod ingest;
-mod log_hygiene;
 mod processors;
 mod support;

@@ -2,6 +2,9 @@
 //! forged requests and failures holds ids, types, outcomes and counts, never a secret, a signature, a body, a
 //! sample value or a lab result. Run at TRACE through the functions' own filter
 //! ([`jwh_shared::logging::filter`]), which keeps the AWS SDK's TRACE lines (they carry response bodies) out.
+//!
+//! A test binary of its own with one test: the subscriber is the process's global default, so no callsite's interest
+//! can be cached by another test's thread before it is installed.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -13,7 +16,11 @@ use jwh_shared::signature::{Secret, Verifier, sign};
 use jwh_shared::store::Store;
 use lambda_http::Body;
 
-use crate::support::{self, all_fixtures, meta_for, sqs_event, sqs_record};
+#[allow(dead_code)]
+#[path = "../it/support.rs"]
+mod support;
+
+use support::{all_fixtures, meta_for, sqs_event, sqs_record};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -61,7 +68,9 @@ fn no_log_line_holds_a_secret_a_signature_or_health_data() {
         ))
         .finish();
     let mut signatures = Vec::new();
-    tracing::subscriber::with_default(subscriber, || {
+    tracing::subscriber::set_global_default(subscriber)
+        .expect("the only subscriber in this process");
+    {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -134,7 +143,7 @@ fn no_log_line_holds_a_secret_a_signature_or_health_data() {
                 .await;
             assert_eq!(response.batch_item_failures.len(), 1);
         });
-    });
+    }
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = logs.lines().collect();
     // One line per request (2 x 194) and per processed message (194 + 1 failure), at the least.
