@@ -2,12 +2,28 @@
 //!
 //! Production code uses the SDK's default chain (`aws_config::defaults(BehaviorVersion::latest())`); local runs
 //! and tests change only `AWS_ENDPOINT_URL` (moto), which the SDK honours for every service on its own.
+//!
+//! The one difference from the SDK's defaults is the HTTP client: the SDK's `default-https-client` is rustls on
+//! aws-lc, which alone is about 2.5 MB of every binary. [`config_loader`] gives the SDK the same smithy hyper client
+//! on rustls with ring instead (same native root certificates, HTTP/1.1 or h2 by ALPN over TLS, plain HTTP/1.1 to
+//! an `http://` endpoint such as moto). Without the default client the SDK has no HTTP client of its own, so every
+//! SDK configuration in the workspace starts from [`config_loader`].
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+
+/// The SDK's default loader (`aws_config::defaults(BehaviorVersion::latest())`) with the rustls-on-ring HTTPS
+/// client; callers add what a local run needs (an endpoint, a region, dummy credentials) and `load()`.
+pub fn config_loader() -> ConfigLoader {
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client)
+}
 
 /// Loads the shared SDK configuration from the environment (region, credentials, `AWS_ENDPOINT_URL`).
 pub async fn load_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    config_loader().load().await
 }
 
 /// True when the SDK is pointed at a custom endpoint (moto locally), where S3 needs path-style addressing.

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
@@ -75,7 +75,7 @@ pub async fn sdk_config() -> SdkConfig {
 
 /// SDK configuration for any endpoint (a fault-injecting one, an unreachable one).
 pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    jwh_shared::aws::config_loader()
         .endpoint_url(endpoint)
         .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_sdk_sqs::config::Credentials;
 
 use crate::exit::CliError;
@@ -148,7 +148,7 @@ impl LocalOverrides {
 /// The AWS SDK configuration: the default chain (`AWS_ENDPOINT_URL` for moto), plus [`LocalOverrides`].
 pub async fn sdk_config(stack: Option<&StackEnv>) -> SdkConfig {
     let overrides = LocalOverrides::decide(|n| std::env::var(n).ok(), stack);
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let mut loader = jwh_shared::aws::config_loader();
     if let Some(endpoint) = overrides.endpoint {
         loader = loader.endpoint_url(endpoint);
     }

@@ -326,7 +326,7 @@ fn query_dlq_and_replay_against_moto() {
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let config = runtime.block_on(
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
+        jwh_shared::aws::config_loader()
             .endpoint_url(&endpoint)
             .region(aws_config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_sqs::config::Credentials::new(
