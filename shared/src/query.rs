@@ -1,7 +1,7 @@
 //! Reads every kind of stored record back (used by `jwh query`, the tests and the backfill tools).
 //!
 //! The access patterns the table is laid out for (see [`crate::store`]): everything of one user; one resource of
-//! one user; one resource of one user over a time range. Timeseries hour buckets are expanded into one
+//! one user; one resource of one user over a time range. Timeseries buckets are expanded into one
 //! [`StoredSample`] per sample.
 
 use std::collections::HashMap;
@@ -13,8 +13,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::events::Resource;
-use crate::store::time::{canonical, parse_instant};
-use crate::store::{CATCH_ALL_PK, KIND, PK, SK, Store, StoreError, keys};
+use crate::store::time::canonical;
+use crate::store::{BucketSpan, CATCH_ALL_PK, KIND, PK, SK, Store, StoreError, keys};
 
 /// Any stored record, its attributes as JSON (`data` fields parsed back into JSON).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -37,7 +37,7 @@ impl StoredRecord {
     }
 }
 
-/// One timeseries sample, expanded from its hour bucket.
+/// One timeseries sample, expanded from its bucket.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredSample {
     /// Junction user id.
@@ -100,7 +100,7 @@ fn to_record(mut item: HashMap<String, AttributeValue>) -> StoredRecord {
     }
 }
 
-/// Whether a bucket attribute holds a sample (`s{seconds}` / `u{micros}`), and its offset in the hour.
+/// Whether a bucket attribute holds a sample (`s{seconds}` / `u{micros}`), and its offset from the bucket's start.
 fn sample_offset(name: &str) -> Option<Duration> {
     let (unit, digits) = name.split_at_checked(1)?;
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -115,24 +115,46 @@ fn sample_offset(name: &str) -> Option<Duration> {
 }
 
 /// Expands a timeseries bucket record into its samples, in time order.
+///
+/// A sample attribute is either a number, the sample's `value`, whose other fields are the bucket's shared fields
+/// (attribute `d`, a JSON object); or a string, the sample's compact JSON whole. Buckets start at their `start`
+/// attribute (`2024-11-24T10`, `2024-11-24T10:15`), or at `hour` in buckets written before quarter-hour buckets.
 pub fn expand_bucket(record: &StoredRecord) -> Vec<StoredSample> {
     let get = |k: &str| record.get_str(k).unwrap_or_default().to_owned();
-    let Some(hour) = parse_instant(&format!("{}:00:00Z", get("hour"))) else {
+    let Some(start) = record
+        .get_str("start")
+        .or(record.get_str("hour"))
+        .and_then(BucketSpan::start_of)
+    else {
         return Vec::new();
     };
+    let shared: Map<String, Value> = record
+        .get_str("d")
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or_default();
     let mut samples: Vec<StoredSample> = record
         .attributes
         .iter()
         .filter_map(|(name, v)| {
             let offset = sample_offset(name)?;
-            let text = v.as_str()?;
+            let sample = match v {
+                Value::Number(_) => {
+                    let mut sample = shared.clone();
+                    sample.insert("value".into(), v.clone());
+                    Value::Object(sample)
+                }
+                Value::String(text) => {
+                    serde_json::from_str(text).unwrap_or(Value::String(text.clone()))
+                }
+                _ => return None,
+            };
             Some(StoredSample {
                 user_id: get("user_id"),
                 resource: get("resource"),
                 provider: get("provider"),
                 source_type: get("source_type"),
-                timestamp: canonical(&(hour + offset)),
-                sample: serde_json::from_str(text).unwrap_or(Value::String(text.to_owned())),
+                timestamp: canonical(&(start + offset)),
+                sample,
             })
         })
         .collect();
@@ -178,7 +200,7 @@ impl Store {
         }
     }
 
-    /// Every record of a user (summaries, buckets, connections, devices, backfills, lab records).
+    /// Every record of a user (summaries, timeseries buckets, connections, devices, backfills, lab records).
     pub async fn user_records(&self, user_id: &str) -> Result<Vec<StoredRecord>, StoreError> {
         self.query_items(&keys::user(user_id), SortCondition::All)
             .await
@@ -277,21 +299,23 @@ enum SortCondition<'a> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn buckets_expand_into_samples_in_time_order() {
-        let record = StoredRecord {
+    fn bucket(attributes: Value) -> StoredRecord {
+        StoredRecord {
             kind: "timeseries".into(),
             pk: "USER#u".into(),
-            sk: "TS#heartrate#2024-11-24T10#p#watch".into(),
-            attributes: serde_json::json!({
-                "hour": "2024-11-24T10", "user_id": "u", "resource": "heartrate", "provider": "p",
-                "source_type": "watch", "svix_id": "msg_1",
-                "s60": "{\"value\":75}", "s0": "{\"value\":72}", "u500000": "{\"value\":73}"
-            })
-            .as_object()
-            .unwrap()
-            .clone(),
-        };
+            sk: "TS#heartrate#2024-11-24T10:15#p#watch".into(),
+            attributes: attributes.as_object().unwrap().clone(),
+        }
+    }
+
+    #[test]
+    fn buckets_expand_into_samples_in_time_order() {
+        // As buckets were written before quarter-hour buckets and shared fields: `hour`, every sample JSON.
+        let record = bucket(serde_json::json!({
+            "hour": "2024-11-24T10", "user_id": "u", "resource": "heartrate", "provider": "p",
+            "source_type": "watch", "svix_id": "msg_1",
+            "s60": "{\"value\":75}", "s0": "{\"value\":72}", "u500000": "{\"value\":73}"
+        }));
         let samples = expand_bucket(&record);
         let got: Vec<(&str, i64)> = samples
             .iter()
@@ -303,6 +327,36 @@ mod tests {
                 ("2024-11-24T10:00:00.000000Z", 72),
                 ("2024-11-24T10:00:00.500000Z", 73),
                 ("2024-11-24T10:01:00.000000Z", 75)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_number_is_the_value_plus_the_shared_fields_a_string_the_sample_whole() {
+        let record = bucket(serde_json::json!({
+            "start": "2024-11-24T10:15", "user_id": "u", "resource": "heartrate", "provider": "p",
+            "source_type": "watch", "rev": 3, "d": "{\"timezone_offset\":3600,\"unit\":\"bpm\"}",
+            "s0": 72, "s5": 72.5, "s10": "{\"unit\":\"count/min\",\"value\":73}",
+        }));
+        let got: Vec<(String, Value)> = expand_bucket(&record)
+            .into_iter()
+            .map(|s| (s.timestamp, s.sample))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "2024-11-24T10:15:00.000000Z".into(),
+                    serde_json::json!({"timezone_offset": 3600, "unit": "bpm", "value": 72})
+                ),
+                (
+                    "2024-11-24T10:15:05.000000Z".into(),
+                    serde_json::json!({"timezone_offset": 3600, "unit": "bpm", "value": 72.5})
+                ),
+                (
+                    "2024-11-24T10:15:10.000000Z".into(),
+                    serde_json::json!({"unit": "count/min", "value": 73})
+                ),
             ]
         );
     }

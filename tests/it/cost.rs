@@ -556,8 +556,9 @@ async fn requests_and_write_units_per_webhook() {
         cases.push(case);
     }
 
-    // Streams: 1 KiB heart-rate webhooks (7 samples each) filling the same hour buckets, as a watch syncing all day
-    // would; every write re-writes the whole bucket, so the bucket's size, not the webhook's, sets the cost.
+    // Streams: 1 KiB heart-rate webhooks (7 samples each) filling the same buckets, as a watch syncing all day would;
+    // every write re-writes the whole bucket (a quarter hour for heart rate), so the bucket's size, not the
+    // webhook's, sets the cost.
     for (name, seconds_apart, hours) in [
         ("heartrate stream, 1 KiB webhooks, 5 s samples", 5, 1),
         ("heartrate stream, 1 KiB webhooks, 60 s samples", 60, 2),

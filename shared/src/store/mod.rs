@@ -5,7 +5,7 @@
 //! | record | `pk` | `sk` | written | wins |
 //! |---|---|---|---|---|
 //! | summary (sleep, activity, …) | `USER#{user}` | `SUM#{resource}#{id}` | PutItem | newest `updated_at`; without one, latest received |
-//! | timeseries hour bucket | `USER#{user}` | `TS#{resource}#{YYYY-MM-DDTHH}#{provider}#{source type}` | read, merge, PutItem on `rev`; one attribute per sample | latest received per sample |
+//! | timeseries bucket (an hour; a quarter hour for heart rate) | `USER#{user}` | `TS#{resource}#{YYYY-MM-DDTHH[:MM]}#{provider}#{source type}` | read, merge, PutItem on `rev`; one attribute per sample | latest received per sample |
 //! | provider connection | `USER#{user}` | `CONN#{provider}` | PutItem | newest Svix timestamp |
 //! | connection history | `USER#{user}` | `CONN#{provider}#EVT#{svix ts}#{svix id}` | PutItem | idempotent by key |
 //! | device | `USER#{user}` | `DEVICE#{device id}` | PutItem | newest Svix timestamp |
@@ -18,12 +18,17 @@
 //!
 //! Access patterns: everything of a user is one `Query` on `pk = USER#{user}`; one resource's records are
 //! `begins_with(sk, "SUM#{resource}#")` or `begins_with(sk, "TS#{resource}#")`; a time range of samples is
-//! `sk BETWEEN "TS#{resource}#{from hour}" AND "TS#{resource}#{to hour}~"`. See [`crate::query`].
+//! `sk BETWEEN "TS#{resource}#{from hour}" AND "TS#{resource}#{to hour}~"` (a quarter-hour bucket's start,
+//! `2024-11-24T10:15`, sorts within its hour). See [`crate::query`].
 //!
-//! Timeseries samples are stored one hour per item, each sample an attribute named by its offset in the hour
-//! (`s{seconds}`, or `u{microseconds}` for sub-second instants) whose value is the sample as Junction sent it,
-//! minus its timestamp and null fields. One conditional `PutItem` per hour bucket (read, merge, write), so a batch of N samples
-//! costs about N × 50 bytes of write units instead of N items.
+//! Timeseries samples are stored one bucket per item ([`BucketSpan`]: an hour, or a quarter hour for heart rate),
+//! each sample an attribute named by its offset from the bucket's start (`s{seconds}`, or `u{microseconds}` for
+//! sub-second instants). Its value is the sample as Junction sent it, minus its timestamp and null fields: a
+//! DynamoDB number holding `value` when the rest of the sample is the bucket's shared fields (attribute `d`, the
+//! fields every sample of the bucket's first write had alike, such as `unit` and `timezone_offset`), otherwise the
+//! sample's compact JSON (blood pressure, intervals with `start` and `end`, another unit, `72.0`). One conditional
+//! `PutItem` per bucket (read, merge, write), so a batch of N heart-rate samples costs about N × 7 bytes of write
+//! units instead of N items, and a webhook adding to a bucket re-writes at most about a kilobyte.
 
 pub mod time;
 mod writers;
@@ -31,6 +36,7 @@ mod writers;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity};
 
+use crate::events::Resource;
 use crate::family::Family;
 
 /// Partition key attribute.
@@ -72,16 +78,16 @@ pub mod keys {
     pub fn summary_prefix(resource: Resource) -> String {
         format!("SUM#{}#", resource.as_str())
     }
-    /// `TS#{resource}#{hour}#{provider}#{source type}`.
-    pub fn bucket(resource: Resource, hour: &str, provider: &str, source_type: &str) -> String {
+    /// `TS#{resource}#{bucket start}#{provider}#{source type}`, the start as [`super::BucketSpan::label`] writes it.
+    pub fn bucket(resource: Resource, start: &str, provider: &str, source_type: &str) -> String {
         format!(
-            "TS#{}#{hour}#{}#{}",
+            "TS#{}#{start}#{}#{}",
             resource.as_str(),
             part(provider),
             part(source_type)
         )
     }
-    /// `TS#{resource}#`: prefix of a resource's hour buckets.
+    /// `TS#{resource}#`: prefix of a resource's timeseries buckets.
     pub fn bucket_prefix(resource: Resource) -> String {
         format!("TS#{}#", resource.as_str())
     }
@@ -120,6 +126,61 @@ pub mod keys {
     /// `MSG#{svix id}`: the catch-all record's sort key and the processed-marker's partition key.
     pub fn message(svix_id: &str) -> String {
         format!("MSG#{}", part(svix_id))
+    }
+}
+
+/// How much time one timeseries bucket item covers: a function of the resource alone, so that every write of an
+/// instant finds the same item.
+///
+/// A bucket is re-written whole by every webhook that adds to it, and DynamoDB charges a write one unit per started
+/// KiB of the item, so the span trades the size of each re-write against the number of items a long batch touches.
+/// A stored sample takes about 7 bytes (its attribute name and a number), a bucket's other attributes about 300: a
+/// quarter hour of 5 s heart rate (180 samples) stays near 1 KiB, an hour of it would be about 5 KiB; resources
+/// sampled minutes apart fill an hour with a few dozen samples and are cheaper per sample in hour buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketSpan {
+    /// One item per hour: `YYYY-MM-DDTHH`.
+    Hour,
+    /// One item per quarter hour: `YYYY-MM-DDTHH:MM`, the minute 00, 15, 30 or 45.
+    QuarterHour,
+}
+
+impl BucketSpan {
+    /// The span of `resource`'s buckets: a quarter hour for heart rate, which wearables report seconds apart
+    /// (Apple Watch every 5 s in a workout), an hour for everything else.
+    pub fn of(resource: Resource) -> BucketSpan {
+        match resource {
+            Resource::Heartrate => BucketSpan::QuarterHour,
+            _ => BucketSpan::Hour,
+        }
+    }
+
+    /// The bucket holding `dt`: its start as written in the sort key (`2024-11-24T10`, `2024-11-24T10:15`), and
+    /// `dt`'s offset from that start in microseconds.
+    pub fn locate(self, dt: &chrono::DateTime<chrono::Utc>) -> (String, u64) {
+        use chrono::Timelike;
+        let minute = u64::from(dt.minute());
+        let (label, first_minute) = match self {
+            BucketSpan::Hour => (dt.format("%Y-%m-%dT%H").to_string(), 0),
+            BucketSpan::QuarterHour => {
+                let q = minute / 15 * 15;
+                (format!("{}:{q:02}", dt.format("%Y-%m-%dT%H")), q)
+            }
+        };
+        let micros = (minute - first_minute) * 60_000_000
+            + u64::from(dt.second()) * 1_000_000
+            + u64::from(dt.nanosecond() / 1_000);
+        (label, micros)
+    }
+
+    /// The instant a bucket starts at, from its label (either span's form).
+    pub fn start_of(label: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+        let text = match label.len() {
+            13 => format!("{label}:00:00Z"),
+            16 => format!("{label}:00Z"),
+            _ => return None,
+        };
+        time::parse_instant(&text)
     }
 }
 

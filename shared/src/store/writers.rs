@@ -5,21 +5,27 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::time::{canonical_from_millis, canonicalize, parse_instant};
 use super::{
-    CATCH_ALL_PK, KIND, PK, SK, Store, StoreError, Written, is_condition_failed, keys, units,
+    BucketSpan, CATCH_ALL_PK, KIND, PK, SK, Store, StoreError, Written, is_condition_failed, keys,
+    units,
 };
 use crate::envelope::MessageMeta;
 use crate::events::{Event, EventData, Resource, Source, Summary, TimeseriesBatch};
 
 /// A catch-all body is kept inline up to this size; DynamoDB items stop at 400 KB.
 const CATCH_ALL_INLINE_MAX: usize = 350 * 1024;
-/// Read-merge-write attempts on one hour bucket before giving the message back to SQS for a later retry.
+/// Read-merge-write attempts on one timeseries bucket before giving the message back to SQS for a later retry.
 const MAX_MERGE_ATTEMPTS: u32 = 8;
-/// Revision counter of an hour bucket, for optimistic concurrency.
+/// Revision counter of a timeseries bucket, for optimistic concurrency.
 const REV: &str = "rev";
+/// A timeseries bucket's start, as in its sort key (`2024-11-24T10`, `2024-11-24T10:15`).
+pub(crate) const BUCKET_START: &str = "start";
+/// A timeseries bucket's shared fields: a JSON object of the fields (`unit`, `timezone_offset`, …) that a sample
+/// stored as a bare number has besides its `value`. Fixed when the bucket is created.
+pub(crate) const BUCKET_SHARED: &str = "d";
 /// Attribute of the version every conditional write compares.
 const VERSION: &str = "version";
 
@@ -78,21 +84,69 @@ fn compact_object(v: &Value, drop: &[&str]) -> Value {
     }
 }
 
-/// The attribute a sample is stored under in its hour bucket: `s{seconds}` or, for a sub-second instant,
-/// `u{microseconds}` since the start of the hour. A function of the instant alone, so a sample sent twice (with
-/// any offset) lands on the same attribute.
-pub(crate) fn sample_attribute(dt: &chrono::DateTime<chrono::Utc>) -> (String, String) {
-    use chrono::Timelike;
-    let hour = dt.format("%Y-%m-%dT%H").to_string();
-    let micros = u64::from(dt.minute()) * 60_000_000
-        + u64::from(dt.second()) * 1_000_000
-        + u64::from(dt.nanosecond() / 1_000);
+/// The bucket and attribute a sample is stored under: the bucket's start, and `s{seconds}` or, for a sub-second
+/// instant, `u{microseconds}` since that start. A function of the resource's span and the instant alone, so a
+/// sample sent twice (with any offset) lands on the same attribute.
+pub(crate) fn sample_attribute(
+    span: BucketSpan,
+    dt: &chrono::DateTime<chrono::Utc>,
+) -> (String, String) {
+    let (start, micros) = span.locate(dt);
     let name = if micros % 1_000_000 == 0 {
         format!("s{}", micros / 1_000_000)
     } else {
         format!("u{micros}")
     };
-    (hour, name)
+    (start, name)
+}
+
+/// The fields every sample of a batch shares (same name, same value), `value` aside: what a new bucket keeps once
+/// in [`BUCKET_SHARED`] instead of in every sample.
+fn shared_fields<'a>(samples: impl IntoIterator<Item = &'a Value>) -> Map<String, Value> {
+    let mut samples = samples.into_iter();
+    let Some(Value::Object(first)) = samples.next() else {
+        return Map::new();
+    };
+    let mut shared: Map<String, Value> = first
+        .iter()
+        .filter(|(k, _)| k.as_str() != "value")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for sample in samples {
+        let Value::Object(m) = sample else {
+            return Map::new();
+        };
+        shared.retain(|k, v| m.get(k) == Some(v));
+    }
+    shared
+}
+
+/// A number as DynamoDB stores and returns it, when that reads back as exactly the same JSON number: DynamoDB
+/// trims leading and trailing zeros (`72.0` comes back as `72`, an integer to JSON), and exponents are not worth
+/// the doubt.
+fn dynamodb_number(n: &serde_json::Number) -> Option<String> {
+    let text = n.to_string();
+    let canonical = !text.contains(['e', 'E'])
+        && text != "-0"
+        && !(text.contains('.') && text.ends_with('0'))
+        && text.trim_start_matches('-').len() <= 38;
+    let exact = serde_json::from_str::<Value>(&text).ok() == Some(Value::Number(n.clone()));
+    (canonical && exact).then_some(text)
+}
+
+/// How a sample (its compact object) is stored in a bucket whose shared fields are `shared`: a DynamoDB number
+/// when the sample is exactly `shared` plus a numeric `value`, else its compact JSON whole. Lossless either way:
+/// [`crate::query::expand_bucket`] reads a number back as `shared` plus `value`, and JSON as it is.
+pub(crate) fn encode_sample(sample: &Value, shared: &Map<String, Value>) -> AttributeValue {
+    if let Value::Object(m) = sample
+        && m.len() == shared.len() + 1
+        && shared.iter().all(|(k, v)| m.get(k) == Some(v))
+        && let Some(Value::Number(value)) = m.get("value")
+        && let Some(text) = dynamodb_number(value)
+    {
+        return AttributeValue::N(text);
+    }
+    json(sample)
 }
 
 impl Store {
@@ -274,8 +328,9 @@ impl Store {
         })
     }
 
-    /// Timeseries samples into hour buckets, one read-merge-write per bucket: each sample an attribute keyed by
-    /// its instant, so the latest value received for an instant replaces the earlier one.
+    /// Timeseries samples into buckets (an hour or a quarter hour, by resource: [`BucketSpan`]), one
+    /// read-merge-write per bucket: each sample an attribute keyed by its instant, so the latest value received for
+    /// an instant replaces the earlier one.
     ///
     /// Why not `UpdateItem … SET s1 = :a, s2 = :b, …`: DynamoDB charges an update the size of the whole item
     /// either way, and an update expression stops at 4 KB (a few hundred samples), so a large batch would need
@@ -290,8 +345,9 @@ impl Store {
     ) -> Result<Written, StoreError> {
         let provider = batch.source.provider.as_deref().unwrap_or("unknown");
         let source_type = batch.source.source_type.as_deref().unwrap_or("unknown");
-        // hour -> attribute -> sample; within one batch the later sample for an instant wins.
-        let mut buckets: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        let span = BucketSpan::of(resource);
+        // bucket start -> attribute -> compact sample; within one batch the later sample for an instant wins.
+        let mut buckets: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
         for raw in raw_samples {
             let Some(dt) = raw
                 .get("timestamp")
@@ -302,18 +358,18 @@ impl Store {
                     "a sample's timestamp is not a valid instant".into(),
                 ));
             };
-            let (hour, name) = sample_attribute(&dt);
+            let (start, name) = sample_attribute(span, &dt);
             buckets
-                .entry(hour)
+                .entry(start)
                 .or_default()
-                .insert(name, compact_object(raw, &["timestamp"]).to_string());
+                .insert(name, compact_object(raw, &["timestamp"]));
         }
         let mut written = Written::default();
-        for (hour, samples) in &buckets {
+        for (start, samples) in &buckets {
             let bucket = Bucket {
                 user,
                 resource,
-                hour,
+                start,
                 provider,
                 source_type,
             };
@@ -322,18 +378,18 @@ impl Store {
         Ok(written)
     }
 
-    /// Merges samples into one hour bucket with optimistic concurrency on its `rev` attribute; a concurrent
-    /// writer makes the condition fail and the merge start again from a fresh read.
+    /// Merges samples into one bucket with optimistic concurrency on its `rev` attribute; a concurrent writer
+    /// makes the condition fail and the merge start again from a fresh read.
     async fn merge_bucket(
         &self,
         bucket: &Bucket<'_>,
-        samples: &BTreeMap<String, String>,
+        samples: &BTreeMap<String, Value>,
         meta: &MessageMeta,
     ) -> Result<Written, StoreError> {
         let pk = keys::user(bucket.user);
         let sk = keys::bucket(
             bucket.resource,
-            bucket.hour,
+            bucket.start,
             bucket.provider,
             bucket.source_type,
         );
@@ -355,9 +411,22 @@ impl Store {
                 .and_then(|v| v.as_n().ok())
                 .and_then(|n| n.parse::<u64>().ok());
             let mut item = current.unwrap_or_default();
-            let unchanged = samples
+            // A new bucket keeps the fields its first samples share; an existing one keeps what it was created with
+            // (none, for a bucket written before shared fields existed).
+            let shared = match item.get(BUCKET_SHARED).and_then(|v| v.as_s().ok()) {
+                Some(text) => serde_json::from_str(text).map_err(|_| {
+                    StoreError::Rejected("a bucket's shared fields are not a JSON object".into())
+                })?,
+                None if rev.is_some() => Map::new(),
+                None => shared_fields(samples.values()),
+            };
+            let encoded: Vec<(&String, AttributeValue)> = samples
                 .iter()
-                .all(|(name, value)| item.get(name).and_then(|v| v.as_s().ok()) == Some(value));
+                .map(|(name, sample)| (name, encode_sample(sample, &shared)))
+                .collect();
+            let unchanged = encoded
+                .iter()
+                .all(|(name, value)| item.get(name.as_str()) == Some(value));
             if rev.is_some() && unchanged {
                 // A redelivery that raced past the processed-marker: nothing to write.
                 return Ok(Written {
@@ -370,7 +439,13 @@ impl Store {
             item.insert(KIND.into(), s("timeseries"));
             item.insert("user_id".into(), s(bucket.user));
             item.insert("resource".into(), s(bucket.resource.as_str()));
-            item.insert("hour".into(), s(bucket.hour));
+            item.insert(BUCKET_START.into(), s(bucket.start));
+            if rev.is_none() && !shared.is_empty() {
+                item.insert(
+                    BUCKET_SHARED.into(),
+                    s(Value::Object(shared.clone()).to_string()),
+                );
+            }
             item.insert("provider".into(), s(bucket.provider));
             item.insert("source_type".into(), s(bucket.source_type));
             item.insert("svix_id".into(), s(meta.svix_id.clone()));
@@ -379,8 +454,8 @@ impl Store {
                 s(canonical_from_millis(meta.received_at_ms)),
             );
             item.insert(REV.into(), n(rev.unwrap_or(0) + 1));
-            for (name, value) in samples {
-                item.insert(name.clone(), s(value.as_str()));
+            for (name, value) in encoded {
+                item.insert(name.clone(), value);
             }
             let mut put = self
                 .client
@@ -414,7 +489,7 @@ impl Store {
             }
         }
         Err(StoreError::Service(
-            "hour bucket contended past the retry limit".into(),
+            "timeseries bucket contended past the retry limit".into(),
         ))
     }
 
@@ -598,11 +673,11 @@ fn source_attributes(item: &mut Item, source: &Source) {
     put_opt(item, "source_type", source.source_type.as_deref());
 }
 
-/// Which hour bucket samples go to.
+/// Which bucket samples go to.
 struct Bucket<'a> {
     user: &'a str,
     resource: Resource,
-    hour: &'a str,
+    start: &'a str,
     provider: &'a str,
     source_type: &'a str,
 }
@@ -638,20 +713,124 @@ mod tests {
 
     #[test]
     fn sample_attribute_is_a_function_of_the_instant() {
+        let hour = BucketSpan::Hour;
         let a = parse_instant("2024-11-24T10:59:59+00:00").unwrap();
         let b = parse_instant("2024-11-24T11:59:59+01:00").unwrap();
         assert_eq!(
-            sample_attribute(&a),
+            sample_attribute(hour, &a),
             ("2024-11-24T10".into(), "s3599".into())
         );
-        assert_eq!(sample_attribute(&a), sample_attribute(&b));
+        assert_eq!(sample_attribute(hour, &a), sample_attribute(hour, &b));
         let c = parse_instant("2024-11-24T10:00:00.5Z").unwrap();
         assert_eq!(
-            sample_attribute(&c),
+            sample_attribute(hour, &c),
             ("2024-11-24T10".into(), "u500000".into())
         );
         let d = parse_instant("2024-11-24T10:00:00Z").unwrap();
-        assert_eq!(sample_attribute(&d).1, "s0");
+        assert_eq!(sample_attribute(hour, &d).1, "s0");
+    }
+
+    #[test]
+    fn quarter_hour_buckets_start_at_00_15_30_45() {
+        let q = BucketSpan::QuarterHour;
+        let at = |s: &str| sample_attribute(q, &parse_instant(s).unwrap());
+        assert_eq!(
+            at("2024-11-24T10:00:00Z"),
+            ("2024-11-24T10:00".into(), "s0".into())
+        );
+        assert_eq!(
+            at("2024-11-24T10:14:59Z"),
+            ("2024-11-24T10:00".into(), "s899".into())
+        );
+        assert_eq!(
+            at("2024-11-24T11:15:00+01:00"),
+            ("2024-11-24T10:15".into(), "s0".into())
+        );
+        assert_eq!(
+            at("2024-11-24T10:59:59.25Z"),
+            ("2024-11-24T10:45".into(), "u899250000".into())
+        );
+        assert_eq!(
+            BucketSpan::start_of("2024-11-24T10:45"),
+            parse_instant("2024-11-24T10:45:00Z")
+        );
+        assert_eq!(
+            BucketSpan::start_of("2024-11-24T10"),
+            parse_instant("2024-11-24T10:00:00Z")
+        );
+        assert_eq!(BucketSpan::start_of("2024-11-24"), None);
+        assert_eq!(BucketSpan::of(Resource::Heartrate), q);
+        assert_eq!(BucketSpan::of(Resource::Glucose), BucketSpan::Hour);
+    }
+
+    #[test]
+    fn shared_fields_are_those_every_sample_has_alike_value_aside() {
+        let samples = [
+            serde_json::json!({"value": 72, "unit": "bpm", "timezone_offset": 3600}),
+            serde_json::json!({"value": 73, "unit": "bpm", "timezone_offset": 7200}),
+        ];
+        let want = serde_json::json!({"unit": "bpm"});
+        assert_eq!(
+            Value::Object(shared_fields(&samples)),
+            want,
+            "timezone_offset differs"
+        );
+        assert_eq!(shared_fields(&[]), Map::new());
+        assert_eq!(shared_fields(&[serde_json::json!(72)]), Map::new());
+    }
+
+    #[test]
+    fn a_sample_is_a_number_only_when_that_reads_back_exactly() {
+        let shared = serde_json::json!({"unit": "bpm", "timezone_offset": 3600});
+        let shared = shared.as_object().unwrap();
+        let n = |text: &str| AttributeValue::N(text.into());
+        // JSON keeps the sample's fields in the order Junction sent them.
+        for (sample, want) in [
+            (
+                serde_json::json!({"value": 72, "unit": "bpm", "timezone_offset": 3600}),
+                n("72"),
+            ),
+            (
+                serde_json::json!({"value": -0.12, "unit": "bpm", "timezone_offset": 3600}),
+                n("-0.12"),
+            ),
+            // 72.0 would come back from DynamoDB as 72, an integer: kept as JSON.
+            (
+                serde_json::json!({"value": 72.0, "unit": "bpm", "timezone_offset": 3600}),
+                s(r#"{"value":72.0,"unit":"bpm","timezone_offset":3600}"#),
+            ),
+            (
+                serde_json::json!({"value": 1e-7, "unit": "bpm", "timezone_offset": 3600}),
+                s(r#"{"value":1e-7,"unit":"bpm","timezone_offset":3600}"#),
+            ),
+            // Another unit, a missing or an extra field, no numeric value: the sample whole.
+            (
+                serde_json::json!({"value": 72, "unit": "count/min", "timezone_offset": 3600}),
+                s(r#"{"value":72,"unit":"count/min","timezone_offset":3600}"#),
+            ),
+            (
+                serde_json::json!({"value": 72, "unit": "bpm"}),
+                s(r#"{"value":72,"unit":"bpm"}"#),
+            ),
+            (
+                serde_json::json!({"value": 72, "unit": "bpm", "timezone_offset": 3600, "type": "x"}),
+                s(r#"{"value":72,"unit":"bpm","timezone_offset":3600,"type":"x"}"#),
+            ),
+            (
+                serde_json::json!({"systolic": 120, "diastolic": 80, "unit": "bpm", "timezone_offset": 3600}),
+                s(r#"{"systolic":120,"diastolic":80,"unit":"bpm","timezone_offset":3600}"#),
+            ),
+            (
+                serde_json::json!({"value": "72", "unit": "bpm", "timezone_offset": 3600}),
+                s(r#"{"value":"72","unit":"bpm","timezone_offset":3600}"#),
+            ),
+        ] {
+            assert_eq!(encode_sample(&sample, shared), want, "{sample}");
+        }
+        assert_eq!(
+            encode_sample(&serde_json::json!({"value": 5}), &Map::new()),
+            n("5")
+        );
     }
 
     #[test]
