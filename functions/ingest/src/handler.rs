@@ -41,6 +41,7 @@ pub struct SigningSecrets {
     source: SecretSource,
     tolerance_secs: u64,
     last_fetch: Mutex<Option<Instant>>,
+    refresh_interval: Duration,
 }
 
 impl SigningSecrets {
@@ -51,6 +52,7 @@ impl SigningSecrets {
             source: SecretSource::Static,
             tolerance_secs: jwh_shared::signature::DEFAULT_TOLERANCE_SECS,
             last_fetch: Mutex::new(None),
+            refresh_interval: SECRET_REFRESH_INTERVAL,
         }
     }
 
@@ -65,6 +67,16 @@ impl SigningSecrets {
             source: SecretSource::SecretsManager { client, secret_id },
             tolerance_secs,
             last_fetch: Mutex::new(None),
+            refresh_interval: SECRET_REFRESH_INTERVAL,
+        }
+    }
+
+    /// The same source, re-read at most once per `interval` instead of [`SECRET_REFRESH_INTERVAL`] (tests that
+    /// rotate secrets in seconds, not minutes).
+    pub fn with_refresh_interval(self, interval: Duration) -> Self {
+        Self {
+            refresh_interval: interval,
+            ..self
         }
     }
 
@@ -75,14 +87,15 @@ impl SigningSecrets {
             .unwrap_or_else(|p| p.into_inner().clone())
     }
 
-    /// Re-reads the secrets, unless they were read less than [`SECRET_REFRESH_INTERVAL`] ago. Returns whether a
+    /// Re-reads the secrets, unless they were read less than [`SECRET_REFRESH_INTERVAL`] (or the interval set
+    /// with [`SigningSecrets::with_refresh_interval`]) ago. Returns whether a
     /// new verifier is in place.
     pub async fn refresh(&self) -> Result<bool, jwh_shared::secrets::SecretsError> {
         let SecretSource::SecretsManager { client, secret_id } = &self.source else {
             return Ok(false);
         };
         let mut last = self.last_fetch.lock().await;
-        if last.is_some_and(|t| t.elapsed() < SECRET_REFRESH_INTERVAL) {
+        if last.is_some_and(|t| t.elapsed() < self.refresh_interval) {
             return Ok(false);
         }
         *last = Some(Instant::now());
