@@ -6,6 +6,7 @@
 mod dlq;
 mod exit;
 mod inspect;
+mod management;
 mod query;
 mod queues;
 mod replay;
@@ -13,6 +14,7 @@ mod send;
 mod sign;
 mod stack_env;
 mod verify;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +57,8 @@ enum Command {
     )]
     Dlq(DlqCommand),
     Replay(ReplayArgs),
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
 }
 
 /// Print the Svix headers Junction would send with a body.
@@ -276,6 +280,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<Exit, CliError> {
     match command {
+        Command::Webhooks(command) => webhooks::run(command),
         Command::Sign(args) => {
             let secret = sign::parse_secret("--secret", &args.secret)?;
             let body = read_body(args.file.as_deref())?;
