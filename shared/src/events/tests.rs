@@ -1112,3 +1112,176 @@ proptest::proptest! {
         }
     }
 }
+
+// ---- Hostile bodies: the parser never panics ----
+
+/// Field names Junction's bodies use, so generated JSON reaches past the envelope checks.
+const FIELD_NAMES: &[&str] = &[
+    "event_type",
+    "data",
+    "user_id",
+    "team_id",
+    "client_user_id",
+    "id",
+    "workout_id",
+    "order_id",
+    "timestamp",
+    "start",
+    "end",
+    "updated_at",
+    "calendar_date",
+    "provider",
+    "slug",
+    "source",
+    "type",
+    "device_id",
+    "value",
+    "unit",
+    "status",
+    "results",
+    "sample_id",
+];
+
+/// Any JSON value, its object keys mostly Junction's field names and its strings sometimes event type names.
+fn any_json() -> impl Strategy<Value = Value> {
+    use proptest::prelude::{Just, any, prop_oneof};
+    let known = || {
+        proptest::sample::select(
+            EventType::all_known()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>(),
+        )
+    };
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>().prop_filter("JSON has no NaN or infinity", |f| f.is_finite()).prop_map(Value::from),
+        "\\PC{0,16}".prop_map(Value::from),
+        "20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?(Z|[+-][0-2][0-9]:[0-5][0-9])?"
+            .prop_map(Value::from),
+        known().prop_map(Value::from),
+    ];
+    let key = prop_oneof![
+        3 => proptest::sample::select(FIELD_NAMES).prop_map(str::to_owned),
+        1 => "\\PC{0,8}",
+    ];
+    leaf.prop_recursive(5, 96, 8, move |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+            proptest::collection::btree_map(key.clone(), inner, 0..8)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// The parser's contract on one body: no panic, and `peek_event_type` (the ingest path's router) agrees with
+/// `parse_event` (the processors'): the same event type when the parser reads one, both refusing otherwise.
+fn parser_holds_on(bytes: &[u8]) -> Result<(), proptest::test_runner::TestCaseError> {
+    let peeked = peek_event_type(bytes);
+    match parse_event(bytes) {
+        Ok(event) => {
+            proptest::prop_assert_eq!(peeked, Ok(event.event_type.clone()));
+            let _ = event.event_type.family();
+        }
+        Err(ParseError::MissingField { .. } | ParseError::WrongType { .. }) => {
+            proptest::prop_assert!(peeked.is_ok_and(|t| t.is_known()));
+        }
+        // Both refuse it (the ingest path routes it to catch-all); for the same reason when the body is JSON.
+        Err(error) => {
+            proptest::prop_assert!(
+                peeked.is_err(),
+                "router read {:?}, parser refused: {}",
+                peeked,
+                error
+            );
+            if serde_json::from_slice::<Value>(bytes).is_ok() {
+                proptest::prop_assert_eq!(peeked, Err(error));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every fixture, read once for all the cases.
+fn cached_fixtures() -> &'static [(String, Vec<u8>)] {
+    static ALL: std::sync::OnceLock<Vec<(String, Vec<u8>)>> = std::sync::OnceLock::new();
+    ALL.get_or_init(fixtures)
+}
+
+/// Replaces the value at a path chosen by `choices` (each picks a child of an object or array) with `new`.
+fn replace_somewhere(value: &mut Value, choices: &[proptest::sample::Index], new: Value) {
+    let Some((choice, rest)) = choices.split_first() else {
+        *value = new;
+        return;
+    };
+    match value {
+        Value::Object(m) if !m.is_empty() => {
+            let key = m.keys().nth(choice.index(m.len())).unwrap().clone();
+            replace_somewhere(m.get_mut(&key).unwrap(), rest, new);
+        }
+        Value::Array(a) if !a.is_empty() => {
+            let i = choice.index(a.len());
+            replace_somewhere(&mut a[i], rest, new);
+        }
+        other => *other = new,
+    }
+}
+
+#[test]
+fn router_and_parser_both_refuse_malformed_json_even_for_different_reasons() {
+    // Found by the proptest below: the router stops at the first value (a number: not an object), the parser
+    // reads on and finds the rest is not JSON. Either way the body is refused, and the ingest path keeps it in
+    // catch-all.
+    let body = b"0\x0e";
+    assert_eq!(peek_event_type(body), Err(ParseError::NotAnObject));
+    assert!(matches!(parse_event(body), Err(ParseError::NotJson { .. })));
+    assert_eq!(
+        peek_event_type(body)
+            .unwrap_or_else(|_| EventType::Unknown(String::new()))
+            .family(),
+        Family::CatchAll
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(512))]
+
+    #[test]
+    fn the_parser_never_panics_on_any_json(value in any_json(), event_type in proptest::option::of(
+        proptest::sample::select(EventType::all_known().map(|t| t.to_string()).collect::<Vec<_>>())
+    )) {
+        let mut value = value;
+        // Half the time an envelope with a known event type around it, so the typed parsers see it too.
+        if let Some(event_type) = event_type {
+            value = json!({"event_type": event_type, "user_id": USER, "data": value});
+        }
+        parser_holds_on(&body(&value))?;
+    }
+
+    #[test]
+    fn the_parser_never_panics_on_a_fixture_with_any_value_replaced(
+        which in proptest::prelude::any::<proptest::sample::Index>(),
+        path in proptest::collection::vec(proptest::prelude::any::<proptest::sample::Index>(), 1..6),
+        new in any_json(),
+    ) {
+        let all = cached_fixtures();
+        let (_, bytes) = &all[which.index(all.len())];
+        let mut value: Value = serde_json::from_slice(bytes).unwrap();
+        replace_somewhere(&mut value, &path, new);
+        parser_holds_on(&body(&value))?;
+    }
+
+    #[test]
+    fn the_parser_never_panics_on_any_bytes_or_a_cut_fixture(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+        which in proptest::prelude::any::<proptest::sample::Index>(),
+        cut in proptest::prelude::any::<proptest::sample::Index>(),
+    ) {
+        parser_holds_on(&bytes)?;
+        let all = cached_fixtures();
+        let (_, fixture) = &all[which.index(all.len())];
+        parser_holds_on(&fixture[..cut.index(fixture.len())])?;
+    }
+}
