@@ -8,6 +8,7 @@ pub mod aws;
 pub mod envelope;
 pub mod events;
 pub mod family;
+pub mod fetch;
 pub mod logging;
 pub mod processor;
 pub mod query;

@@ -17,6 +17,7 @@ use crate::aws::{ConfigError, env_or, required_env};
 use crate::envelope::{EnvelopeError, IncomingMessage};
 use crate::events::parse_event;
 use crate::family::Family;
+use crate::fetch::{EnqueueError, FetchQueue, WorkItem};
 use crate::store::{Store, StoreError, Written};
 
 /// Default number of records of one batch processed at once.
@@ -56,6 +57,9 @@ pub enum ProcessError {
     /// DynamoDB failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The follow-up fetch (a historical window, a workout stream) could not be enqueued.
+    #[error(transparent)]
+    Enqueue(#[from] EnqueueError),
 }
 
 impl Processor {
@@ -76,6 +80,16 @@ impl Processor {
 
     /// Processes a batch; the response names exactly the records that failed.
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.handle_batch_with(event, None).await
+    }
+
+    /// [`Processor::handle_batch`], enqueueing the fetch each stored event calls for when a fetch queue is given
+    /// (see [`crate::fetch`]).
+    pub async fn handle_batch_with(
+        &self,
+        event: SqsEvent,
+        fetch: Option<&FetchQueue>,
+    ) -> SqsBatchResponse {
         let results: Vec<(String, Result<Outcome, ProcessError>)> = futures::stream::iter(
             event.records,
         )
@@ -83,7 +97,7 @@ impl Processor {
             let id = record.message_id.clone().unwrap_or_default();
             let span =
                 tracing::info_span!("message", message_id = %id, family = self.family.as_str());
-            async move { (id, self.handle_record(record).await) }.instrument(span)
+            async move { (id, self.handle_record_with(record, fetch).await) }.instrument(span)
         })
         .buffer_unordered(self.concurrency)
         .collect()
@@ -99,6 +113,15 @@ impl Processor {
 
     /// Processes one record, logging one line with its outcome (ids, counts and error kinds only).
     pub async fn handle_record(&self, record: SqsMessage) -> Result<Outcome, ProcessError> {
+        self.handle_record_with(record, None).await
+    }
+
+    /// [`Processor::handle_record`] with an optional fetch queue.
+    pub async fn handle_record_with(
+        &self,
+        record: SqsMessage,
+        fetch: Option<&FetchQueue>,
+    ) -> Result<Outcome, ProcessError> {
         let started = Instant::now();
         let msg = match IncomingMessage::from_record(record, &self.s3).await {
             Ok(m) => m,
@@ -107,7 +130,7 @@ impl Processor {
                 return Err(e.into());
             }
         };
-        let result = self.process(&msg).await;
+        let result = self.process_with(&msg, fetch).await;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         let meta = &msg.meta;
         match &result {
@@ -130,6 +153,16 @@ impl Processor {
 
     /// Stores one message unless this family already processed it.
     pub async fn process(&self, msg: &IncomingMessage) -> Result<Outcome, ProcessError> {
+        self.process_with(msg, None).await
+    }
+
+    /// [`Processor::process`]; with a fetch queue, a stored historical pull or workout-stream notice also enqueues
+    /// its first fetch work item, before the message is marked processed (so a failed send is retried with it).
+    pub async fn process_with(
+        &self,
+        msg: &IncomingMessage,
+        fetch: Option<&FetchQueue>,
+    ) -> Result<Outcome, ProcessError> {
         let meta = &msg.meta;
         if self.store.is_processed(&meta.svix_id, self.family).await? {
             return Ok(Outcome::Duplicate);
@@ -146,7 +179,17 @@ impl Processor {
                 self.store.put_catch_all(&msg.body, meta, reason).await?
             }
             _ => match parse_event(&msg.body) {
-                Ok(event) => self.store.write_event(&event, meta).await?,
+                Ok(event) => {
+                    let written = self.store.write_event(&event, meta).await?;
+                    if let Some(queue) = fetch
+                        && let Some(item) =
+                            WorkItem::for_event(&event, &meta.svix_id, queue.chunk_days)
+                    {
+                        queue.send(&item).await?;
+                        tracing::info!(svix_id = %meta.svix_id, task = item.page_id(), "fetch enqueued");
+                    }
+                    written
+                }
                 // A verified body this family cannot read will not read better on a retry: keep it whole in the
                 // catch-all records (replayable after an upgrade) instead of cycling it into the DLQ.
                 Err(e) => {
@@ -171,9 +214,18 @@ pub async fn serve(family: Family) -> Result<(), lambda_runtime::Error> {
     crate::logging::init();
     let processor = Processor::from_env(family).await?;
     let processor = &processor;
+    // Only the backfills and summaries families have events that call for a fetch; the template gives the others
+    // no fetch queue, and no permission to send to it.
+    let fetch = match family {
+        Family::Backfills | Family::Summaries => {
+            FetchQueue::from_env(&crate::aws::load_config().await)?
+        }
+        _ => None,
+    };
+    let fetch = fetch.as_ref();
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
-            Ok::<_, lambda_runtime::Error>(processor.handle_batch(event.payload).await)
+            Ok::<_, lambda_runtime::Error>(processor.handle_batch_with(event.payload, fetch).await)
         },
     ))
     .await

@@ -1,0 +1,193 @@
+//! Where each resource is read in Junction's Data API, and under which names.
+//!
+//! Event types and the Data API mostly share resource names; the exceptions are the timeseries `weight` and `fat`,
+//! which the Data API serves as `body_weight` and `body_fat`. `workout_stream` has no window endpoint: a stream is
+//! read per workout, when its `daily.data.workout_stream.*` notice arrives. `tests::every_resource_has_its_endpoint_in_the_spec`
+//! checks the table against the spec's paths and response schemas.
+
+use jwh_shared::events::{Resource, ResourceKind};
+
+/// How one resource is read from the Data API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `GET /v2/summary/{name}/{user_id}?start_date&end_date&provider`: one response per window, the records in the
+    /// response's `list` array (`None`: the response is the one record, as for `profile`).
+    Summary {
+        /// The path segment.
+        name: &'static str,
+        /// The response field holding the records.
+        list: Option<&'static str>,
+    },
+    /// `GET /v2/timeseries/{user_id}/{name}/grouped?start_date&end_date&provider&next_cursor`: samples grouped
+    /// by provider and source, paginated by `next_cursor`.
+    Timeseries {
+        /// The path segment.
+        name: &'static str,
+    },
+    /// Not readable by window (`workout_stream`: see [`stream_path`]).
+    None,
+}
+
+/// The Data API endpoint of a resource.
+pub fn endpoint(resource: Resource) -> Endpoint {
+    match resource.kind() {
+        ResourceKind::Summary => match resource {
+            Resource::WorkoutStream => Endpoint::None,
+            Resource::Profile => Endpoint::Summary {
+                name: "profile",
+                list: None,
+            },
+            Resource::Meal => Endpoint::Summary {
+                name: "meal",
+                list: Some("meals"),
+            },
+            other => Endpoint::Summary {
+                name: other.as_str(),
+                list: Some(other.as_str()),
+            },
+        },
+        ResourceKind::Timeseries(_) => Endpoint::Timeseries {
+            name: match resource {
+                Resource::Weight => "body_weight",
+                Resource::Fat => "body_fat",
+                other => other.as_str(),
+            },
+        },
+    }
+}
+
+/// The path of a summary window: `/v2/summary/{name}/{user_id}`.
+pub fn summary_path(name: &str, user_id: &str) -> String {
+    format!("/v2/summary/{name}/{}", segment(user_id))
+}
+
+/// The path of a grouped timeseries window: `/v2/timeseries/{user_id}/{name}/grouped`.
+pub fn timeseries_path(name: &str, user_id: &str) -> String {
+    format!("/v2/timeseries/{}/{name}/grouped", segment(user_id))
+}
+
+/// The path of a workout's stream: `/v2/timeseries/workouts/{workout_id}/stream`.
+pub fn stream_path(workout_id: &str) -> String {
+    format!("/v2/timeseries/workouts/{}/stream", segment(workout_id))
+}
+
+/// A path segment with everything but unreserved characters percent-encoded (ids are UUIDs; this keeps a
+/// malformed one from changing the path).
+fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn spec() -> Value {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/testdata/junction/swagger.json"
+        );
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
+        match schema.get("$ref").and_then(Value::as_str) {
+            Some(r) => spec.pointer(&r.replacen('#', "", 1)).unwrap(),
+            None => schema,
+        }
+    }
+
+    #[test]
+    fn every_resource_has_its_endpoint_in_the_spec() {
+        let spec = spec();
+        let paths = spec["paths"].as_object().unwrap();
+        for &resource in Resource::ALL {
+            let (path, list) = match endpoint(resource) {
+                Endpoint::Summary { name, list } => {
+                    (format!("/v2/summary/{name}/{{user_id}}"), list)
+                }
+                Endpoint::Timeseries { name } => {
+                    (format!("/v2/timeseries/{{user_id}}/{name}/grouped"), None)
+                }
+                Endpoint::None => {
+                    assert_eq!(resource, Resource::WorkoutStream);
+                    assert!(paths.contains_key("/v2/timeseries/workouts/{workout_id}/stream"));
+                    continue;
+                }
+            };
+            let op = &paths
+                .get(&path)
+                .unwrap_or_else(|| panic!("{resource}: no {path}"))["get"];
+            let params: Vec<&str> = op["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|p| p["name"].as_str())
+                .collect();
+            for p in ["user_id", "provider", "start_date", "end_date"] {
+                if resource != Resource::Profile || matches!(p, "user_id" | "provider") {
+                    assert!(params.contains(&p), "{resource}: {path} has no {p}");
+                }
+            }
+            let response = resolve(
+                &spec,
+                &op["responses"]["200"]["content"]["application/json"]["schema"],
+            );
+            match list {
+                Some(list) => {
+                    assert_eq!(response["properties"][list]["type"], "array", "{resource}");
+                }
+                None if resource.is_summary() => {
+                    assert!(response["properties"]["id"].is_object(), "{resource}")
+                }
+                None => {
+                    assert!(params.contains(&"next_cursor"), "{resource}");
+                    assert!(response["properties"]["groups"].is_object(), "{resource}");
+                    assert!(
+                        response["properties"]["next_cursor"].is_object(),
+                        "{resource}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn names_that_differ_from_the_events_are_mapped() {
+        assert_eq!(
+            endpoint(Resource::Weight),
+            Endpoint::Timeseries {
+                name: "body_weight"
+            }
+        );
+        assert_eq!(
+            endpoint(Resource::Fat),
+            Endpoint::Timeseries { name: "body_fat" }
+        );
+        assert_eq!(
+            endpoint(Resource::Heartrate),
+            Endpoint::Timeseries { name: "heartrate" }
+        );
+        assert_eq!(
+            endpoint(Resource::Meal),
+            Endpoint::Summary {
+                name: "meal",
+                list: Some("meals")
+            }
+        );
+        assert_eq!(
+            timeseries_path("heartrate", "u/1"),
+            "/v2/timeseries/u%2F1/heartrate/grouped"
+        );
+        assert_eq!(summary_path("sleep", "abc-1"), "/v2/summary/sleep/abc-1");
+        assert_eq!(stream_path("w 1"), "/v2/timeseries/workouts/w%201/stream");
+    }
+}
