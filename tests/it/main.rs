@@ -1,5 +1,6 @@
 //! Integration tests: the real SDK against moto over real HTTP. One test binary, so the workspace links once.
 
+mod backfill;
 mod cost;
 mod fault_proxy;
 mod faults;
