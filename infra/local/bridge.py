@@ -40,7 +40,7 @@ import boto3
 from botocore.config import Config
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from stack import Family, Template  # noqa: E402
+from stack import Family, Template, parameters_from_env  # noqa: E402
 
 log = logging.getLogger("bridge")
 
@@ -280,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     sqs = session.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL"],
                          config=Config(read_timeout=LONG_POLL_SECS + 10, retries={"max_attempts": 2},
                                        max_pool_connections=20))
-    template = Template(stack_name=env.get("STACK_NAME", "jwh-dev"), region=region)
+    template = Template(stack_name=env.get("STACK_NAME", "jwh-dev"), region=region,
+                        parameters=parameters_from_env(env))
     endpoint = args.lambda_endpoint or env["LAMBDA_ENDPOINT"]
 
     stop = threading.Event()

@@ -19,6 +19,11 @@ Environment (all optional):
     JWH_DEV_RETRY_AFTER    seconds before a failed message is retried (default: the queue's visibility timeout)
     JWH_DEV_NO_RELOAD      1: do not rebuild and restart functions when the code changes
     JWH_DEV_READY_TIMEOUT  seconds to wait for the functions to build and answer (default 1800)
+    JUNCTION_API_KEY       a Junction API key: deploys the backfill fetcher, its queue and dead-letter queue; the key
+                           goes into a Secrets Manager secret, as in AWS (JunctionApiKeySecretArn)
+    JUNCTION_API_BASE_URL  the Data API the fetcher reads (e.g. the test stand-in), instead of Junction's
+    JUNCTION_API_ENVIRONMENT  production-us (default), production-eu, sandbox-us or sandbox-eu
+    FETCH_CHUNK_DAYS       days per chunk of a historical window (default 30)
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ import boto3
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from stack import SECRET_ENV, Template, function_environment, provision  # noqa: E402
+from stack import PARAMETER_ENV, SECRET_ENV, Template, function_environment, provision  # noqa: E402
 
 ROOT = HERE.parents[1]
 VENV_BIN = ROOT / ".tools" / "venv" / "bin"
@@ -48,6 +53,9 @@ HOST = "127.0.0.1"
 REGION = "us-east-1"
 # moto accepts any credentials; these only keep the SDKs from looking further.
 ACCESS_KEY, SECRET_KEY = "testing", "testing"
+# Settings of the backfill fetcher passed from the environment to the functions (JUNCTION_API_KEY itself goes
+# through the secret).
+FETCH_PASSTHROUGH = ("JUNCTION_API_BASE_URL", "JUNCTION_API_ENVIRONMENT", "FETCH_CHUNK_DAYS")
 
 
 def say(msg: str) -> None:
@@ -263,13 +271,22 @@ def write_env(path: pathlib.Path, header: str, values: dict[str, str]) -> None:
 def create_stack(moto_url: str, lambda_url: str, state: pathlib.Path) -> tuple[Template, dict[str, str]]:
     """Creates the template's resources in moto; writes stack.env and functions.env; returns the stack env."""
     stack_name = os.environ.get("JWH_DEV_STACK_NAME", "jwh-dev")
-    template = Template(stack_name=stack_name, region=REGION)
     session = boto3.Session(region_name=REGION, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
 
     class Endpoint:  # a session whose clients all talk to moto
         @staticmethod
         def client(service):
             return session.client(service, endpoint_url=moto_url)
+
+    # A Junction API key deploys the fetcher: the key is stored in a secret and its ARN given to the template, as
+    # the JunctionApiKeySecretArn parameter would be in AWS.
+    parameters: dict[str, str] = {}
+    api_key = os.environ.get("JUNCTION_API_KEY", "").strip()
+    if api_key:
+        arn = Endpoint.client("secretsmanager").create_secret(Name=f"{stack_name}-junction-api-key",
+                                                              SecretString=api_key)["ARN"]
+        parameters["JunctionApiKeySecretArn"] = arn
+    template = Template(stack_name=stack_name, region=REGION, parameters=parameters)
 
     provision(template, Endpoint)
     functions = template.functions()
@@ -296,7 +313,8 @@ def create_stack(moto_url: str, lambda_url: str, state: pathlib.Path) -> tuple[T
         state / "functions.env",
         "Environment of every function under cargo lambda watch: template.yaml's, resolved against the local stack.\n"
         "Written by infra/local/dev.py; rewritten on every start.",
-        {**fn_env, **aws, **({"AWS_LAMBDA_LOG_LEVEL": log_level} if log_level else {})},
+        {**fn_env, **aws, **({"AWS_LAMBDA_LOG_LEVEL": log_level} if log_level else {}),
+         **{var: os.environ[var] for var in FETCH_PASSTHROUGH if os.environ.get(var)}},
     )
     stack_env = {
         "STACK_NAME": stack_name,
@@ -309,6 +327,9 @@ def create_stack(moto_url: str, lambda_url: str, state: pathlib.Path) -> tuple[T
     for var in ("TABLE_NAME", "PAYLOAD_BUCKET"):
         if var in fn_env:
             stack_env[var] = fn_env[var]
+    for param, var in PARAMETER_ENV.items():
+        if param in parameters:
+            stack_env[var] = parameters[param]
     for fam in template.families():
         stack_env[f"QUEUE_URL_{fam.key}"] = template.physical[fam.queue]["Ref"]
         stack_env[f"DLQ_URL_{fam.key}"] = template.physical[fam.dead_letter_queue]["Ref"]

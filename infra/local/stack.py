@@ -7,7 +7,12 @@ parse), resolves the intrinsics the local stack needs, and derives from it:
   S3 buckets, Secrets Manager secrets), created in dependency order by `provision`;
 - every function (binary, environment, timeout) and, for the ingest function, its HTTP route;
 - the queue families: each queue that a processor consumes through an SQS event, its dead-letter queue, the
-  processor, the batch settings, and the family key (`CATCH_ALL`) from the ingest function's `QUEUE_URL_<FAMILY>`.
+  processor, the batch settings, and the family key (`CATCH_ALL`) from the ingest function's `QUEUE_URL_<FAMILY>`
+  (or, for a queue the ingest function does not feed, such as the fetcher's, from the consumer's own
+  `QUEUE_URL_<NAME>`).
+
+Resources under a Condition exist locally when the condition holds for the parameters given (see
+`parameters_from_env`: the backfill fetcher's resources exist when the local stack has a Junction API key secret).
 
 Nothing here lists a resource by name: a family added to the template shows up locally as it is.
 
@@ -33,6 +38,9 @@ ACCOUNT_ID = "123456789012"
 QUEUE_ENV_PREFIX = "QUEUE_URL_"
 # The ingest function's env var naming its signing secret (the contract with functions/ingest).
 SECRET_ENV = "WEBHOOK_SECRET_ARN"
+
+# Template parameters the local stack may set, by the stack.env variable that carries their value.
+PARAMETER_ENV = {"JunctionApiKeySecretArn": "JUNCTION_API_KEY_SECRET_ARN"}
 
 SUPPORTED_TYPES = (
     "AWS::SQS::Queue",
@@ -353,8 +361,12 @@ class Template:
                     redrive = json.loads(redrive)
                 dlq = self._target(redrive["deadLetterTargetArn"])
                 if queue not in key_of_queue:
-                    raise TemplateError(f"{queue} is consumed by {fn.logical_id} but the ingest function has no "
-                                        f"{QUEUE_ENV_PREFIX}<FAMILY> for it")
+                    own = [var for var, value in fn.environment.items()
+                           if var.startswith(QUEUE_ENV_PREFIX) and self._target(value) == queue]
+                    if len(own) != 1:
+                        raise TemplateError(f"{queue} is consumed by {fn.logical_id} but neither the ingest function "
+                                            f"nor {fn.logical_id} has a {QUEUE_ENV_PREFIX}<FAMILY> for it")
+                    key_of_queue[queue] = own[0][len(QUEUE_ENV_PREFIX):]
                 key = key_of_queue[queue]
                 scaling = p.get("ScalingConfig", {}).get("MaximumConcurrency")
                 out.append(Family(
@@ -402,6 +414,11 @@ class Template:
 
 
 # --- provisioning ---------------------------------------------------------------------------------------------------
+
+
+def parameters_from_env(env: dict[str, str]) -> dict[str, str]:
+    """The template parameters a stack.env (or the environment) sets: see PARAMETER_ENV."""
+    return {param: env[var] for param, var in PARAMETER_ENV.items() if env.get(var)}
 
 
 def _attr_string(value: Any) -> str:

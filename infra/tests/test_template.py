@@ -29,10 +29,18 @@ FAMILIES = {
     "Lab": ("LabProcessor", "jwh-lab", "functions/lab"),
     "CatchAll": ("CatchAllProcessor", "jwh-catch-all", "functions/catch-all"),
 }
+# The backfill fetcher: deployed only with a Junction API key (condition FetchEnabled).
+FETCHER = ("FetchFunction", "jwh-fetcher", "functions/fetcher")
+FETCH_CONDITION = "FetchEnabled"
 FUNCTIONS = {
     "IngestFunction": ("jwh-ingest", "functions/ingest"),
     **{proc: (binary, crate) for proc, binary, crate in FAMILIES.values()},
+    FETCHER[0]: FETCHER[1:],
 }
+# The families whose events call for a fetch: their processors get the fetch queue's URL, and may send to it,
+# only when the fetcher is deployed.
+FETCH_TRIGGERS = ("Backfills", "Summaries")
+FETCH_QUEUE_ENV = {"QUEUE_URL_FETCH": {"Fn::If": [FETCH_CONDITION, {"Ref": "FetchQueue"}, ""]}}
 INGEST_ENV = {
     "QUEUE_URL_CONNECTIONS": {"Ref": "ConnectionsQueue"},
     "QUEUE_URL_BACKFILLS": {"Ref": "BackfillsQueue"},
@@ -134,11 +142,15 @@ def _as_list(value) -> list:
 
 
 def _statements(role: dict) -> list[dict]:
-    return [
-        statement
-        for policy in role["Properties"].get("Policies", [])
-        for statement in _as_list(policy["PolicyDocument"]["Statement"])
-    ]
+    """The role's statements as deployed with every condition true (a conditional statement is its true branch)."""
+    out = []
+    for policy in role["Properties"].get("Policies", []):
+        for statement in _as_list(policy["PolicyDocument"]["Statement"]):
+            if "Fn::If" in statement:
+                _, statement, otherwise = statement["Fn::If"]
+                assert otherwise == {"Ref": "AWS::NoValue"}
+            out.append(statement)
+    return out
 
 
 def _role_of(function: dict, resources: dict) -> tuple[str, dict]:
@@ -261,7 +273,8 @@ def test_family_processor_consumes_its_queue_with_partial_batch_failures(functio
 
     assert properties["Timeout"] == 60
     assert properties["MemorySize"] == 256
-    assert properties["Environment"]["Variables"] == PROCESSOR_ENV
+    fetch_env = FETCH_QUEUE_ENV if family in FETCH_TRIGGERS else {}
+    assert properties["Environment"]["Variables"] == {**PROCESSOR_ENV, **fetch_env}
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
@@ -295,7 +308,7 @@ def test_dead_letter_alarms_fire_on_the_first_message(resources):
         for a in resources.values()
         if a["Type"] == "AWS::CloudWatch::Alarm" and a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
     ]
-    assert len(dlq_alarms) == len(FAMILIES)
+    assert len(dlq_alarms) == len(FAMILIES) + 1  # and the fetcher's
     for alarm in dlq_alarms:
         assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
         assert alarm["Threshold"] == 1
@@ -303,7 +316,7 @@ def test_dead_letter_alarms_fire_on_the_first_message(resources):
 
 def test_every_alarm_notifies_the_alarm_topic(resources):
     alarms = [a for a in resources.values() if a["Type"] == "AWS::CloudWatch::Alarm"]
-    assert len(alarms) == 3 * len(FAMILIES) + 1
+    assert len(alarms) == 3 * (len(FAMILIES) + 1) + 1  # families, the fetcher, the API's 5xx
     for alarm in alarms:
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
     api_5xx = [a for a in alarms if a["Properties"]["MetricName"] == "5xx"]
@@ -322,7 +335,9 @@ def test_dashboard_shows_every_queue_dlq_and_function(resources, functions):
     for family in FAMILIES:
         assert f"${{{family}Queue.QueueName}}" in body
         assert f"${{{family}DeadLetterQueue.QueueName}}" in body
-    for logical_id in functions:
+    for logical_id, function in functions.items():
+        if function.get("Condition"):
+            continue  # a conditional resource cannot appear in the dashboard's !Sub; its alarms watch it
         assert f"${{{logical_id}}}" in body
     for metric in ('"Count"', '"4xx"', '"5xx"', '"Duration"', '"ApproximateAgeOfOldestMessage"'):
         assert metric in body
@@ -392,7 +407,95 @@ def test_processor_role_grants_only_its_queue_the_table_and_payload_reads(functi
         **{action: [{"Fn::GetAtt": ["RecordsTable", "Arn"]}] for action in PROCESSOR_TABLE_ACTIONS},
         "s3:GetObject": [PAYLOADS],
     }
+    if family in FETCH_TRIGGERS:
+        expected["sqs:SendMessage"] = [{"Fn::GetAtt": ["FetchQueue", "Arn"]}]
     assert grants == expected
+
+
+def test_only_fetch_triggers_may_send_to_the_fetch_queue_and_only_when_it_exists(functions, resources):
+    for family, (processor_id, _, _) in FAMILIES.items():
+        _, role = _role_of(functions[processor_id], resources)
+        conditional = [
+            s["Fn::If"] for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"] if "Fn::If" in s
+        ]
+        if family in FETCH_TRIGGERS:
+            assert [c[0] for c in conditional] == [FETCH_CONDITION]
+            assert conditional[0][1]["Action"] == "sqs:SendMessage"
+        else:
+            assert conditional == []
+
+
+# --- the backfill fetcher ----------------------------------------------------------------------------------------
+
+
+def test_fetcher_exists_only_with_an_api_key(template, resources):
+    assert template["Conditions"][FETCH_CONDITION] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "JunctionApiKeySecretArn"}, ""]}]
+    }
+    parameters = template["Parameters"]
+    assert parameters["JunctionApiKeySecretArn"]["Default"] == ""
+    assert parameters["JunctionApiEnvironment"]["AllowedValues"] == [
+        "production-us", "production-eu", "sandbox-us", "sandbox-eu"
+    ]
+    assert parameters["FetchMaxConcurrency"]["MinValue"] >= 2
+    fetch_ids = {"FetchQueue", "FetchDeadLetterQueue", "FetchFunction", "FetchLogGroup", "FetchFunctionRole",
+                 "FetchDeadLetterAlarm", "FetchAgeAlarm", "FetchErrorsAlarm"}
+    referring = {lid for lid, r in resources.items() if "Fetch" in json.dumps(r.get("Properties", {}))
+                 and lid not in fetch_ids}
+    # Outside the fetcher's own resources, only the two triggering processors and their roles name it, each under
+    # the condition (checked above and below).
+    assert referring == {f"{f}Processor" for f in FETCH_TRIGGERS} | {f"{f}ProcessorRole" for f in FETCH_TRIGGERS}
+    for lid in fetch_ids:
+        assert resources[lid]["Condition"] == FETCH_CONDITION, lid
+    outputs = template["Outputs"]
+    assert outputs["FetchQueueUrl"] == {"Condition": FETCH_CONDITION, "Description": outputs["FetchQueueUrl"]["Description"],
+                                        "Value": {"Ref": "FetchQueue"}}
+    assert outputs["FetchDeadLetterQueueUrl"]["Value"] == {"Ref": "FetchDeadLetterQueue"}
+
+
+def test_fetcher_consumes_its_queue_one_page_at_a_time(functions, resources):
+    properties = functions["FetchFunction"]["Properties"]
+    (event,) = properties["Events"].values()
+    assert event["Type"] == "SQS"
+    source = event["Properties"]
+    assert _getatt(source["Queue"]) == ("FetchQueue", "Arn")
+    assert source["BatchSize"] == 1
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert source["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "FetchMaxConcurrency"}
+    assert properties["Timeout"] == 120
+    queue, dlq = resources["FetchQueue"]["Properties"], resources["FetchDeadLetterQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * properties["Timeout"] + source.get("MaximumBatchingWindowInSeconds", 0)
+    assert _getatt(queue["RedrivePolicy"]["deadLetterTargetArn"]) == ("FetchDeadLetterQueue", "Arn")
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
+    assert dlq["MessageRetentionPeriod"] == DLQ_RETENTION_SECONDS
+    env = properties["Environment"]["Variables"]
+    assert env["QUEUE_URL_FETCH"] == {"Ref": "FetchQueue"}
+    assert env["TABLE_NAME"] == {"Ref": "RecordsTable"}
+    assert env["JUNCTION_API_KEY_SECRET_ARN"] == {"Ref": "JunctionApiKeySecretArn"}
+    assert env["JUNCTION_API_ENVIRONMENT"] == {"Ref": "JunctionApiEnvironment"}
+    assert "JUNCTION_API_KEY" not in env and "JUNCTION_API_BASE_URL" not in env, "the key only through the secret"
+    # The retries' waiting fits the timeout with room for the requests themselves.
+    assert int(env["FETCH_RETRY_BUDGET_SECS"]) + 2 * int(env["FETCH_REQUEST_TIMEOUT_SECS"]) < properties["Timeout"]
+
+
+def test_fetcher_role_grants_its_queue_the_table_and_the_one_secret(functions, resources):
+    _, role = _role_of(functions["FetchFunction"], resources)
+    log_group = functions["FetchFunction"]["Properties"]["LoggingConfig"]["LogGroup"]
+    own_queue = [{"Fn::GetAtt": ["FetchQueue", "Arn"]}]
+    table = [{"Fn::GetAtt": ["RecordsTable", "Arn"]}]
+    assert _grants(role) == {
+        "logs:CreateLogStream": [{"Fn::GetAtt": [_ref(log_group), "Arn"]}],
+        "logs:PutLogEvents": [{"Fn::GetAtt": [_ref(log_group), "Arn"]}],
+        "sqs:ReceiveMessage": own_queue,
+        "sqs:DeleteMessage": own_queue,
+        "sqs:GetQueueAttributes": own_queue,
+        "sqs:ChangeMessageVisibility": own_queue,
+        "sqs:SendMessage": own_queue,
+        "dynamodb:GetItem": table,
+        "dynamodb:PutItem": table,
+        "dynamodb:UpdateItem": table,
+        "secretsmanager:GetSecretValue": [{"Ref": "JunctionApiKeySecretArn"}],
+    }
 
 
 def test_roles_are_not_shared(functions, resources):

@@ -45,9 +45,9 @@ impl fmt::Debug for ManagementKey {
 /// A Junction environment (the spec's `Env`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Environment {
-    /// `production`.
+    /// Live users and data.
     Production,
-    /// `sandbox`.
+    /// Test users and data.
     Sandbox,
 }
 

@@ -82,8 +82,7 @@ pub enum WebhooksCommand {
     /// Print an endpoint's current signing secret.
     #[command(after_help = EXIT_CODES)]
     Secret(IdArgs),
-    /// Rotate an endpoint's signing secret with no window of failed deliveries (see `jwh webhooks rotate-secret
-    /// --help`).
+    // Its help is RotateArgs' doc comment.
     #[command(after_help = EXIT_CODES)]
     RotateSecret(RotateArgs),
 }
@@ -1153,6 +1152,51 @@ mod tests {
 
     const A: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     const B: &str = "whsec_dGhlIG9sZCBzZWNyZXQgb2YgdGhpcyBlbmRwb2ludA==";
+
+    #[test]
+    fn misuse_is_a_usage_error() {
+        use clap::Parser as _;
+        let scope = ["--org", "o", "--team", "t", "--environment", "sandbox"];
+        for extra in [
+            &["rotate-secret", "ep_1"][..],
+            &["rotate-secret", "ep_1", "--stack", "s", "--secret-arn", "a"],
+            &["rotate-secret", "ep_1", "--stack", "s", "--force"],
+            &[
+                "rotate-secret",
+                "ep_1",
+                "--stack",
+                "s",
+                "--finish",
+                "--wait",
+            ],
+            &["rotate-secret", "ep_1", "--stack", "s", "--grace", "soon"],
+            &["create"],
+            &[
+                "create",
+                "--url",
+                "https://r.example",
+                "--family",
+                "timeseries_x",
+            ],
+            &["update", "ep_1", "--all-event-types", "--family", "lab"],
+            &["update", "ep_1", "--enable", "--disable"],
+            &["headers", "ep_1", "--set", "no-value"],
+            &["list", "--environment", "staging"],
+        ] {
+            let mut argv = vec!["jwh", "webhooks"];
+            argv.extend_from_slice(extra);
+            if !extra.contains(&"--environment") {
+                argv.extend_from_slice(&scope);
+            }
+            let err = crate::Cli::try_parse_from(&argv).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{argv:?}: {err}");
+        }
+        let mut argv = vec![
+            "jwh", "webhooks", "create", "--stack", "s", "--family", "lab",
+        ];
+        argv.extend_from_slice(&scope);
+        assert!(crate::Cli::try_parse_from(&argv).is_ok());
+    }
 
     #[test]
     fn fresh_secrets_are_svix_shaped_and_distinct() {

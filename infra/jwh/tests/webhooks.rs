@@ -909,6 +909,71 @@ fn every_failure_is_one_clear_line_without_the_key() {
             .starts_with("jwh: Junction refused the management key (HTTP 401)")
     );
 
+    // Junction refusing the endpoint: the secret list is put back as it was.
+    let list_arn = runtime.block_on(placeholder_secret(&config));
+    let rejected = jwh.run(&[
+        "create",
+        "--url",
+        "ftp://receiver.example/webhooks",
+        "--secret-arn",
+        &list_arn,
+    ]);
+    assert_eq!(rejected.code, Some(1));
+    assert_eq!(
+        rejected.stderr,
+        "jwh: Junction rejected the request (HTTP 422): body.url: Value error, URL must be an absolute http(s) URL (the secret list was put back as it was)\n"
+    );
+    assert_eq!(
+        runtime.block_on(secret_list(&config, &list_arn)),
+        vec!["whsec_REPLACE_ME".to_owned()]
+    );
+
+    // A receiver that never accepts the new secret: the rotation stops with both secrets listed, nothing retired.
+    let created = jwh
+        .ok(&[
+            "create",
+            "--url",
+            "https://receiver.example/webhooks/junction",
+            "--secret-arn",
+            &list_arn,
+            "--json",
+        ])
+        .json();
+    let id = created["id"].as_str().unwrap();
+    let old = standin.secret(id);
+    let unreachable = format!("http://127.0.0.1:{}/webhooks/junction", free_port());
+    let stuck = jwh.run(&[
+        "rotate-secret",
+        id,
+        "--secret-arn",
+        &list_arn,
+        "--url",
+        &unreachable,
+        "--confirm-timeout",
+        "1s",
+    ]);
+    assert_eq!(stuck.code, Some(1), "{}", stuck.stdout);
+    assert!(
+        stuck.stderr.starts_with(&format!(
+            "jwh: the receiver at {unreachable} did not accept a delivery signed with the new secret: "
+        )),
+        "{}",
+        stuck.stderr
+    );
+    assert_eq!(stuck.stderr.lines().count(), 1);
+    let new = standin.secret(id);
+    assert_ne!(new, old);
+    assert_eq!(
+        runtime.block_on(secret_list(&config, &list_arn)),
+        vec![new, old],
+        "both secrets stay listed"
+    );
+    assert_eq!(
+        runtime.block_on(secret_tags(&config, &list_arn)).len(),
+        1,
+        "the rotation is still pending"
+    );
+
     let seen = jwh.seen.lock().unwrap();
     assert!(
         !seen.contains(MANAGEMENT_KEY),
