@@ -4,11 +4,18 @@
 //! "read HTTP response body" carries whole DynamoDB items: sample values, lab results), so a function switched to
 //! DEBUG or TRACE for troubleshooting must not pass their detail through. `RUST_LOG` directives still apply on
 //! top, for whoever asks for them by name.
+//!
+//! A JSON line names its innermost span (`span`: the SQS message id and family in a processor, Lambda's request id
+//! in the ingest function) but not the list of every enclosing span (`spans`), which repeated the same fields and
+//! Lambda's request and trace ids on every line: CloudWatch Logs bills each byte.
 
 use std::str::FromStr as _;
 
+use lambda_runtime::tracing::Subscriber;
 use lambda_runtime::tracing::subscriber::EnvFilter;
 use lambda_runtime::tracing::subscriber::filter::LevelFilter;
+use lambda_runtime::tracing::subscriber::fmt::MakeWriter;
+use lambda_runtime::tracing::subscriber::util::SubscriberInitExt as _;
 
 /// The crates whose own log lines are written at the configured level; everything else stops at INFO.
 pub const OWN_CRATES: [&str; 9] = [
@@ -47,16 +54,35 @@ pub fn filter(level: LevelFilter) -> EnvFilter {
     filter
 }
 
-/// Installs the subscriber: JSON when `AWS_LAMBDA_LOG_FORMAT=JSON` (the template's `LoggingConfig`), text otherwise.
-pub fn init() {
-    let collector = lambda_runtime::tracing::subscriber::fmt()
+/// The JSON subscriber the functions log with under `LoggingConfig.LogFormat: JSON`, writing to `writer` through
+/// [`filter`]`(level)`: one object per line, its event's fields under `fields`, its innermost span under `span`.
+pub fn json_subscriber<W>(writer: W, level: LevelFilter) -> impl Subscriber + Send + Sync + 'static
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    lambda_runtime::tracing::subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
         .with_target(false)
         .without_time()
-        .with_env_filter(filter(configured_level()));
+        .with_env_filter(filter(level))
+        .with_writer(writer)
+        .finish()
+}
+
+/// Installs the subscriber: [`json_subscriber`] on stdout when `AWS_LAMBDA_LOG_FORMAT=JSON` (the template's
+/// `LoggingConfig`), text otherwise.
+pub fn init() {
+    let level = configured_level();
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     if json {
-        collector.json().init();
+        json_subscriber(std::io::stdout, level).init();
     } else {
-        collector.init();
+        lambda_runtime::tracing::subscriber::fmt()
+            .with_target(false)
+            .without_time()
+            .with_env_filter(filter(level))
+            .init();
     }
 }

@@ -59,14 +59,11 @@ fn sensitive_strings(body: &serde_json::Value, out: &mut Vec<String>) {
 #[test]
 fn no_log_line_holds_a_secret_a_signature_or_health_data() {
     let captured = Captured::default();
-    // The functions' own filter at its most verbose: this project's crates at TRACE.
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(captured.clone())
-        .with_env_filter(jwh_shared::logging::filter(
-            tracing_subscriber::filter::LevelFilter::TRACE,
-        ))
-        .finish();
+    // The functions' own JSON subscriber and filter at its most verbose: this project's crates at TRACE.
+    let subscriber = jwh_shared::logging::json_subscriber(
+        captured.clone(),
+        tracing_subscriber::filter::LevelFilter::TRACE,
+    );
     let mut signatures = Vec::new();
     tracing::subscriber::set_global_default(subscriber)
         .expect("the only subscriber in this process");
