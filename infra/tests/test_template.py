@@ -195,11 +195,12 @@ def test_function_logs_json_to_its_own_log_group_with_retention(functions, resou
     logging = properties["LoggingConfig"]
     assert logging["LogFormat"] == "JSON"
     assert logging["ApplicationLogLevel"] == {"Ref": "LogLevel"}
+    assert logging["SystemLogLevel"] == {"Ref": "SystemLogLevel"}
     log_group_id = _ref(logging["LogGroup"])
     log_group = resources[log_group_id]
     assert log_group["Type"] == "AWS::Logs::LogGroup"
     assert log_group["Properties"]["RetentionInDays"] > 0
-    assert properties["Tracing"] == "Active"
+    assert properties["Tracing"] == {"Ref": "Tracing"}
     other_users = [k for k, f in functions.items() if k != logical_id and f["Properties"]["LoggingConfig"]["LogGroup"] == logging["LogGroup"]]
     assert not other_users, "one log group per function"
 
@@ -223,8 +224,13 @@ def test_ingest_serves_one_post_route_on_the_http_api(functions, resources):
     assert api["Type"] == "AWS::Serverless::HttpApi"
     throttling = api["Properties"]["DefaultRouteSettings"]
     assert throttling["ThrottlingBurstLimit"] > 0 and throttling["ThrottlingRateLimit"] > 0
-    access_logs = api["Properties"]["AccessLogSettings"]
-    assert resources[_ref(access_logs["DestinationArn"])]["Properties"]["RetentionInDays"] > 0
+    # Access logs are optional (ApiAccessLogs): the settings and their log group exist under one condition.
+    condition, access_logs, otherwise = api["Properties"]["AccessLogSettings"]["Fn::If"]
+    assert condition == "HasApiAccessLogs"
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    access_log_group = resources[_ref(access_logs["DestinationArn"])]
+    assert access_log_group["Condition"] == "HasApiAccessLogs"
+    assert access_log_group["Properties"]["RetentionInDays"] > 0
     fields = json.loads(access_logs["Format"])
     assert {"requestId", "status", "routeKey"} <= set(fields)
     assert not any("header" in str(value).lower() for value in fields.values()), "no headers: they carry signatures"
@@ -561,12 +567,23 @@ def test_webhook_secret_is_created_only_without_an_arn_and_holds_a_json_list(tem
     assert isinstance(secrets, list) and all(s.startswith("whsec_") for s in secrets)
 
 
+def test_access_log_condition_follows_its_parameter(template):
+    assert template["Conditions"]["HasApiAccessLogs"] == {"Fn::Equals": [{"Ref": "ApiAccessLogs"}, "true"]}
+
+
 def test_parameters(template):
     parameters = template["Parameters"]
     assert parameters["IdempotencyTtlDays"]["Default"] == 7
     assert parameters["WebhookSecretArn"]["Default"] == ""
     assert set(parameters["LogLevel"]["AllowedValues"]) >= {"DEBUG", "INFO", "WARN", "ERROR"}
     assert parameters["TableDeletionProtection"]["AllowedValues"] == ["true", "false"]
+    # Cost knobs: tracing stays on unless turned off; Lambda's per-invocation platform lines are off unless asked for.
+    assert parameters["Tracing"]["AllowedValues"] == ["Active", "PassThrough"]
+    assert parameters["Tracing"]["Default"] == "Active"
+    assert parameters["SystemLogLevel"]["AllowedValues"] == ["DEBUG", "INFO", "WARN"]
+    assert parameters["SystemLogLevel"]["Default"] == "WARN"
+    assert parameters["ApiAccessLogs"]["AllowedValues"] == ["true", "false"]
+    assert parameters["ApiAccessLogs"]["Default"] == "true"
     assert "Stage" in parameters
     for family in FAMILIES:
         assert f"{family}MaxConcurrency" in parameters
