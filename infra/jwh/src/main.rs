@@ -3,6 +3,7 @@
 //! This file holds the command line (clap), the dispatch, and the exit codes; each command's logic lives in its
 //! own module as plain functions, tested there.
 
+mod backfill;
 mod dlq;
 mod exit;
 mod inspect;
@@ -57,6 +58,8 @@ enum Command {
     )]
     Dlq(DlqCommand),
     Replay(ReplayArgs),
+    #[command(subcommand)]
+    Backfill(backfill::BackfillCommand),
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
 }
@@ -281,6 +284,7 @@ fn main() -> ExitCode {
 fn run(command: Command) -> Result<Exit, CliError> {
     match command {
         Command::Webhooks(command) => webhooks::run(command),
+        Command::Backfill(command) => backfill::run(command),
         Command::Sign(args) => {
             let secret = sign::parse_secret("--secret", &args.secret)?;
             let body = read_body(args.file.as_deref())?;
