@@ -20,6 +20,10 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 6_000_000;
 /// Secrets are re-fetched after a failed verification at most this often.
 pub const SECRET_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
+/// Secrets read longer ago than this are re-read before the next verification, failed or not, so that a secret
+/// retired from the list stops being accepted by warm containers within this time.
+pub const SECRET_MAX_AGE: Duration = Duration::from_secs(300);
+
 /// Where the signing secrets come from.
 #[derive(Debug)]
 pub enum SecretSource {
@@ -34,7 +38,8 @@ pub enum SecretSource {
     Static,
 }
 
-/// The verifier over the current signing secrets, refreshed from the source after a verification failure.
+/// The verifier over the current signing secrets, refreshed from the source after a verification failure (a
+/// secret added by a rotation) and once it is older than [`SECRET_MAX_AGE`] (a secret retired by one).
 #[derive(Debug)]
 pub struct SigningSecrets {
     current: RwLock<Option<Arc<Verifier>>>,
@@ -42,6 +47,7 @@ pub struct SigningSecrets {
     tolerance_secs: u64,
     last_fetch: Mutex<Option<Instant>>,
     refresh_interval: Duration,
+    max_age: Duration,
 }
 
 impl SigningSecrets {
@@ -53,6 +59,7 @@ impl SigningSecrets {
             tolerance_secs: jwh_shared::signature::DEFAULT_TOLERANCE_SECS,
             last_fetch: Mutex::new(None),
             refresh_interval: SECRET_REFRESH_INTERVAL,
+            max_age: SECRET_MAX_AGE,
         }
     }
 
@@ -68,6 +75,7 @@ impl SigningSecrets {
             tolerance_secs,
             last_fetch: Mutex::new(None),
             refresh_interval: SECRET_REFRESH_INTERVAL,
+            max_age: SECRET_MAX_AGE,
         }
     }
 
@@ -77,6 +85,27 @@ impl SigningSecrets {
         Self {
             refresh_interval: interval,
             ..self
+        }
+    }
+
+    /// The same source, re-read before verifying once the secrets are older than `max_age` instead of
+    /// [`SECRET_MAX_AGE`] (tests that retire a secret in seconds).
+    pub fn with_max_age(self, max_age: Duration) -> Self {
+        Self { max_age, ..self }
+    }
+
+    /// Re-reads the secrets when they are older than the maximum age. A failure keeps the secrets already held
+    /// (logged; read again after the maximum age, or sooner after a failed verification), so an unreachable Secrets Manager does not refuse genuine webhooks.
+    async fn refresh_if_stale(&self) {
+        if !matches!(self.source, SecretSource::SecretsManager { .. }) {
+            return;
+        }
+        let stale = {
+            let last = self.last_fetch.lock().await;
+            last.is_some_and(|t| t.elapsed() >= self.max_age)
+        };
+        if stale && let Err(e) = self.refresh().await {
+            tracing::warn!(error = %e, "signing secrets could not be re-read; keeping the current list");
         }
     }
 
@@ -115,6 +144,7 @@ impl SigningSecrets {
         body: &[u8],
         now_unix: i64,
     ) -> Result<WebhookHeaders, Rejection> {
+        self.refresh_if_stale().await;
         let first = match self.verifier() {
             Some(v) => v.verify_at(headers, body, now_unix),
             None => Err(SignatureError::NoMatchingSignature),
@@ -154,6 +184,9 @@ pub enum Rejection {
     /// `isBase64Encoded` with a body that is not base64.
     #[error("body is not valid base64")]
     MalformedBase64,
+    /// Host, path or query that do not form a URI.
+    #[error("request URI is malformed")]
+    MalformedUri,
     /// A signature or timestamp check failed (missing headers included).
     #[error("signature: {0}")]
     Signature(SignatureError),
@@ -172,6 +205,7 @@ impl Rejection {
             Rejection::Method => StatusCode::METHOD_NOT_ALLOWED,
             Rejection::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Rejection::MalformedBase64 => StatusCode::BAD_REQUEST,
+            Rejection::MalformedUri => StatusCode::BAD_REQUEST,
             Rejection::Signature(SignatureError::MissingHeader(_)) => StatusCode::BAD_REQUEST,
             Rejection::Signature(_) => StatusCode::UNAUTHORIZED,
             Rejection::SecretsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -195,6 +229,7 @@ impl Rejection {
             Rejection::Method => "method_not_allowed",
             Rejection::TooLarge => "too_large",
             Rejection::MalformedBase64 => "malformed_base64",
+            Rejection::MalformedUri => "malformed_uri",
             Rejection::Signature(SignatureError::MissingHeader(_)) => "missing_headers",
             Rejection::Signature(_) => "unauthorized",
             Rejection::SecretsUnavailable => "secrets_unavailable",
@@ -294,6 +329,9 @@ impl Ingest {
         }
         if parts.headers.contains_key(MALFORMED_BASE64_MARKER) {
             return Err(fail(Rejection::MalformedBase64));
+        }
+        if parts.headers.contains_key(MALFORMED_URI_MARKER) {
+            return Err(fail(Rejection::MalformedUri));
         }
         // Take the body by value: the bytes verified are the bytes enqueued, without a copy.
         let body: Vec<u8> = match body {
@@ -414,6 +452,63 @@ pub fn guard_base64(
     request
 }
 
+/// Header the runtime adapter sets (after removing any copy a caller sent) when the request's host, path or query
+/// would not make a URI, so the handler can answer 400 instead of `lambda_http` panicking.
+pub const MALFORMED_URI_MARKER: &str = "x-jwh-malformed-uri";
+
+/// Guards the request before `lambda_http` turns it into an `http::Request`, against the two kinds of input that
+/// make that conversion panic: a base64 body that is not base64 ([`guard_base64`]), and a Host header (or request
+/// context domain name), stage, path or query string that do not form a URL (`lambda_http` builds the URI with
+/// `Url::parse(..).unwrap()`; the `ingest_request` fuzz target found a domain name that fails IDNA). API Gateway
+/// should never send the latter, but the handler does not rely on it: the conversion is tried on a copy without
+/// the body, and if it panics the URI parts are replaced by `/` on no host and the request is marked for a 400.
+pub fn guard_request(
+    request: lambda_http::request::LambdaRequest,
+) -> lambda_http::request::LambdaRequest {
+    use lambda_http::request::LambdaRequest;
+    fn converts(probe: LambdaRequest) -> bool {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _: http::Request<Body> = probe.into();
+        }))
+        .is_ok()
+    }
+    let mut request = guard_base64(request);
+    let marker = || HeaderValue::from_static("1");
+    match &mut request {
+        LambdaRequest::ApiGatewayV1(r) => {
+            r.headers.remove(MALFORMED_URI_MARKER);
+            r.multi_value_headers.remove(MALFORMED_URI_MARKER);
+            let mut probe = r.clone();
+            probe.body = None;
+            if !converts(LambdaRequest::ApiGatewayV1(probe)) {
+                r.headers.remove(header::HOST);
+                r.multi_value_headers.remove(header::HOST);
+                r.request_context.domain_name = None;
+                r.request_context.stage = None;
+                r.path = Some("/".into());
+                r.query_string_parameters = Default::default();
+                r.multi_value_query_string_parameters = Default::default();
+                r.headers.insert(MALFORMED_URI_MARKER, marker());
+            }
+        }
+        LambdaRequest::ApiGatewayV2(r) => {
+            r.headers.remove(MALFORMED_URI_MARKER);
+            let mut probe = r.clone();
+            probe.body = None;
+            if !converts(LambdaRequest::ApiGatewayV2(probe)) {
+                r.headers.remove(header::HOST);
+                r.request_context.domain_name = None;
+                r.request_context.stage = None;
+                r.raw_path = Some("/".into());
+                r.raw_query_string = None;
+                r.headers.insert(MALFORMED_URI_MARKER, marker());
+            }
+        }
+        _ => {}
+    }
+    request
+}
+
 impl Ingest {
     /// Builds the function's dependencies from the environment: `QUEUE_URL_<FAMILY>` for every family,
     /// `PAYLOAD_BUCKET`, `WEBHOOK_SECRET_ARN` (Secrets Manager) or `WEBHOOK_SECRET` (comma-separated, local runs),
@@ -527,7 +622,7 @@ mod tests {
             }),
         };
         let lambda: LambdaRequest = serde_json::from_value(event).expect("a Lambda HTTP event");
-        guard_base64(lambda).into()
+        guard_request(lambda).into()
     }
 
     fn signed_headers(secret: &str, id: &str, ts: i64, body: &[u8]) -> Vec<(&'static str, String)> {
@@ -801,5 +896,55 @@ mod tests {
         );
         assert_eq!(status(&ingest, req).await, 503);
         assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_host_that_is_not_a_url_is_a_400_not_a_panic() {
+        // Found by the ingest_request fuzz target: lambda_http panicked (IdnaError) building the URI from this
+        // domain name. A caller's marker header is not trusted either.
+        let body = r#"{"event_type":"provider.connection.created"}"#;
+        for (domain, host) in [
+            ("exampl%.com", None),
+            ("api.example.com", Some("bad host%")),
+        ] {
+            let mut headers =
+                serde_json::json!({"content-type": "application/json", MALFORMED_URI_MARKER: "1"});
+            if let Some(host) = host {
+                headers["host"] = host.into();
+            }
+            let event = serde_json::json!({
+                "version": "2.0", "routeKey": "$default", "rawPath": "/webhooks/junction", "rawQueryString": "",
+                "headers": headers,
+                "requestContext": {"accountId": "1", "apiId": "api", "domainName": domain, "domainPrefix": "api",
+                    "requestId": "r", "routeKey": "$default", "stage": "$default", "time": "", "timeEpoch": 0,
+                    "http": {"method": "POST", "path": "/webhooks/junction", "protocol": "HTTP/1.1",
+                        "sourceIp": "192.0.2.1", "userAgent": "Svix-Webhooks/1.0"}},
+                "body": body, "isBase64Encoded": false
+            });
+            let lambda: LambdaRequest = serde_json::from_value(event).unwrap();
+            let request: Request = guard_request(lambda).into();
+            assert!(
+                request.headers().contains_key(MALFORMED_URI_MARKER),
+                "{domain}"
+            );
+            let ingest = ingest(&[&ok_rule()], &[SECRET]);
+            assert_eq!(status(&ingest, request).await, 400, "{domain}");
+        }
+        // A well-formed request passes untouched, even with a forged marker, which is removed.
+        let event = serde_json::json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": "/webhooks/junction", "rawQueryString": "a=1",
+            "headers": {"host": "api.example.com", MALFORMED_URI_MARKER: "1"},
+            "requestContext": {"accountId": "1", "apiId": "api", "domainName": "api.example.com",
+                "domainPrefix": "api", "requestId": "r", "routeKey": "$default", "stage": "$default", "time": "",
+                "timeEpoch": 0, "http": {"method": "POST", "path": "/webhooks/junction", "protocol": "HTTP/1.1",
+                    "sourceIp": "192.0.2.1", "userAgent": "Svix-Webhooks/1.0"}},
+            "body": "{}", "isBase64Encoded": false
+        });
+        let request: Request = guard_request(serde_json::from_value(event).unwrap()).into();
+        assert!(!request.headers().contains_key(MALFORMED_URI_MARKER));
+        assert_eq!(
+            request.uri().to_string(),
+            "https://api.example.com/webhooks/junction?a=1"
+        );
     }
 }

@@ -17,7 +17,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     }));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<LambdaRequest>| {
         let mut http = http.clone();
-        let event = LambdaEvent::new(handler::guard_base64(event.payload), event.context);
+        let event = LambdaEvent::new(handler::guard_request(event.payload), event.context);
         async move { http.call(event).await }
     }))
     .await

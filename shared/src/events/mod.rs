@@ -128,6 +128,15 @@ impl Event {
 /// JSON tree. Errors if the body is not a JSON object with a string `event_type` (the same rules as
 /// [`parse_event`]; if `event_type` appears twice, the last one counts, as in `parse_event`).
 pub fn peek_event_type(body: &[u8]) -> Result<EventType, ParseError> {
+    // serde_json skips ignored strings without checking their UTF-8, so a body whose only flaw is a bad byte in a
+    // skipped value would be routed to its family while `parse_event` refuses it. Check the whole body first (a
+    // linear scan, like the HMAC before it); a refused body gets `parse_event`'s error.
+    if std::str::from_utf8(body).is_err() {
+        return match serde_json::from_slice::<Value>(body) {
+            Err(error) => Err(ParseError::from_json(&error)),
+            Ok(_) => unreachable!("serde_json accepted a body that is not UTF-8"),
+        };
+    }
     match serde_json::from_slice::<Peeked>(body) {
         Ok(Peeked::Found(event_type)) => Ok(EventType::parse(&event_type)),
         Ok(Peeked::NotString) => Err(ParseError::EventTypeNotString),

@@ -1245,6 +1245,22 @@ fn router_and_parser_both_refuse_malformed_json_even_for_different_reasons() {
     );
 }
 
+#[test]
+fn a_bad_utf8_byte_in_a_skipped_value_is_refused_by_the_router_too() {
+    // Found by the `parse_event` fuzz target: a fixture with one byte of a `data` string made invalid UTF-8. The
+    // router skips `data` without reading it, so it used to route the body to its family while the parser refused
+    // it as not JSON.
+    let mut body = fixture("daily.data.steps.created");
+    let at = body.windows(4).position(|w| w == b"4a29").unwrap() + 4;
+    body[at] = 0xda;
+    let parsed = parse_event(&body);
+    assert!(
+        matches!(parsed, Err(ParseError::NotJson { .. })),
+        "{parsed:?}"
+    );
+    assert_eq!(peek_event_type(&body), parsed.map(|e| e.event_type));
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::test_runner::Config::with_cases(512))]
 
