@@ -311,3 +311,55 @@ async fn secrets_come_from_secrets_manager_and_a_rotation_is_picked_up() {
     }
     assert_eq!(env.drain(Family::Connections).await.len(), 3);
 }
+
+#[tokio::test]
+async fn a_retired_secret_is_refused_by_a_warm_instance_once_the_list_is_stale() {
+    let env = env().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&env.config);
+    let name = support::unique("webhook-secret");
+    sm.create_secret()
+        .name(&name)
+        .secret_string(format!(r#"["{NEW_SECRET}", "{SECRET}"]"#))
+        .send()
+        .await
+        .unwrap();
+    let age = std::time::Duration::from_millis(300);
+    let secrets = SigningSecrets::from_secrets_manager(sm.clone(), name.clone(), 300)
+        .with_refresh_interval(age)
+        .with_max_age(age);
+    assert!(secrets.refresh().await.unwrap());
+    let ingest = env.ingest(&env.config, secrets);
+    let body = fixture("provider.device.created");
+    let status = |secret: &'static str, id: &'static str| {
+        let req = signed(secret, id, body.clone());
+        let ingest = &ingest;
+        async move { ingest.handle(req).await.status() }
+    };
+    assert_eq!(status(SECRET, "msg_r1").await, 200);
+    // The rotation ends: the old secret is retired from the list. Until the list is stale, the warm instance still
+    // holds it (no failed verification prompts a re-read)...
+    sm.put_secret_value()
+        .secret_id(&name)
+        .secret_string(format!(r#"["{NEW_SECRET}"]"#))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(SECRET, "msg_r2").await, 200);
+    // ...and once it is, the next request re-reads the list first: the retired secret is refused, the new one is not.
+    tokio::time::sleep(age + std::time::Duration::from_millis(50)).await;
+    assert_eq!(status(SECRET, "msg_r3").await, 401);
+    assert_eq!(status(NEW_SECRET, "msg_r4").await, 200);
+    let mut ids: Vec<String> = env
+        .drain(Family::Connections)
+        .await
+        .iter()
+        .map(|m| {
+            m.message_attributes().unwrap()[attr::SVIX_ID]
+                .string_value()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["msg_r1", "msg_r2", "msg_r4"]);
+}
