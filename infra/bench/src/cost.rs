@@ -43,6 +43,7 @@ pub const COLD_START_SHARE: f64 = 0.01;
 pub const LAMBDA_CPU_FACTOR: f64 = 1769.0 / 256.0;
 /// Lambda's own log lines per invocation in JSON format: `platform.start` (about 200 bytes) and
 /// `platform.report` with metrics and the X-Ray trace header (about 400), as in AWS's documented examples.
+/// Written only with `SystemLogLevel` INFO or DEBUG ([`Settings::platform_logs`]).
 pub const PLATFORM_LOG_BYTES: f64 = 600.0;
 /// One HTTP API access log line: template.yaml's `AccessLogSettings.Format` rendered with typical values
 /// (a 16-character request id, an IPv4 address, `Svix-Webhooks/1.0`, status 200, two-digit latencies).
@@ -75,6 +76,57 @@ const TIMESERIES_ALTERNATIVES: &[&str] = &[
     "heartrate, 1 KiB: 7 samples, fresh hour",
     "heartrate stream, 1 KiB webhooks, 5 s samples",
 ];
+
+/// The template parameters the bill depends on (template.yaml `Tracing`, `SystemLogLevel`, `ApiAccessLogs`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    /// `Tracing: Active`: X-Ray records Lambda's default sample.
+    pub tracing_active: bool,
+    /// `SystemLogLevel` INFO or DEBUG: Lambda writes [`PLATFORM_LOG_BYTES`] per invocation.
+    pub platform_logs: bool,
+    /// `ApiAccessLogs: "true"`: one [`ACCESS_LOG_BYTES`] line per request.
+    pub access_logs: bool,
+}
+
+impl Settings {
+    /// The template's defaults: tracing Active, `SystemLogLevel` WARN, access logs on.
+    pub const DEFAULTS: Settings = Settings {
+        tracing_active: true,
+        platform_logs: false,
+        access_logs: true,
+    };
+
+    /// Each setting priced in the summary, with its name.
+    pub const COMPARED: &[(&str, Settings)] = &[
+        (
+            "template defaults: Tracing Active, SystemLogLevel WARN, access logs on",
+            Settings::DEFAULTS,
+        ),
+        (
+            "Tracing PassThrough, SystemLogLevel WARN, access logs on",
+            Settings {
+                tracing_active: false,
+                ..Settings::DEFAULTS
+            },
+        ),
+        (
+            "Tracing PassThrough, SystemLogLevel WARN, access logs off",
+            Settings {
+                tracing_active: false,
+                platform_logs: false,
+                access_logs: false,
+            },
+        ),
+        (
+            "Tracing Active, SystemLogLevel INFO, access logs on (the template before these parameters)",
+            Settings {
+                tracing_active: true,
+                platform_logs: true,
+                access_logs: true,
+            },
+        ),
+    ];
+}
 
 /// Targets of issue #9.
 pub const TARGET_DOLLARS_PER_MILLION: f64 = 2.50;
@@ -300,12 +352,13 @@ struct Delivery {
 struct Model {
     families: BTreeMap<String, (f64, Delivery)>,
     observed: Observed,
+    settings: Settings,
 }
 
 impl Model {
     /// Batch fill per family for the mix at [`WEBHOOKS_PER_MONTH`]: the window opens at the first message and
     /// collects what arrives within it (Poisson arrivals), up to the batch size.
-    fn new(cases: &[Case], observed: Observed) -> Model {
+    fn new(cases: &[Case], observed: Observed, settings: Settings) -> Model {
         let rate = WEBHOOKS_PER_MONTH / SECONDS_PER_MONTH;
         let mut shares: BTreeMap<String, f64> = BTreeMap::new();
         for (name, share) in MIX {
@@ -325,7 +378,11 @@ impl Model {
                 (family, (share, delivery))
             })
             .collect();
-        Model { families, observed }
+        Model {
+            families,
+            observed,
+            settings,
+        }
     }
 
     fn delivery(&self, family: &str) -> Delivery {
@@ -371,6 +428,18 @@ impl Model {
 
     fn bill(&self, case: &Case, delivery: Delivery) -> Bill {
         let observed = &self.observed;
+        let settings = self.settings;
+        let platform_log_bytes = if settings.platform_logs {
+            PLATFORM_LOG_BYTES
+        } else {
+            0.0
+        };
+        let access_log_bytes = if settings.access_logs {
+            ACCESS_LOG_BYTES
+        } else {
+            0.0
+        };
+        let traced = if settings.tracing_active { 1.0 } else { 0.0 };
         let mut bill = Bill::default();
         // Front door and ingest.
         bill.add(
@@ -394,11 +463,11 @@ impl Model {
         );
         bill.add(
             "CloudWatch Logs",
-            (ACCESS_LOG_BYTES + PLATFORM_LOG_BYTES + observed.ingest_log_bytes) / 1e9
+            (access_log_bytes + platform_log_bytes + observed.ingest_log_bytes) / 1e9
                 * prices::LOGS_INGESTED_GB,
         );
         let ingest_xray = xray_sampled_share(WEBHOOKS_PER_MONTH / SECONDS_PER_MONTH);
-        bill.add("X-Ray traces", ingest_xray * prices::XRAY_TRACE);
+        bill.add("X-Ray traces", traced * ingest_xray * prices::XRAY_TRACE);
 
         // Processor: one invocation per batch; records of a batch wait on AWS BATCH_CONCURRENCY at a time, but
         // share the function's one fraction of a CPU.
@@ -428,10 +497,13 @@ impl Model {
         );
         bill.add(
             "CloudWatch Logs",
-            (PLATFORM_LOG_BYTES / b + observed.processor_log_bytes) / 1e9
+            (platform_log_bytes / b + observed.processor_log_bytes) / 1e9
                 * prices::LOGS_INGESTED_GB,
         );
-        bill.add("X-Ray traces", delivery.xray_share / b * prices::XRAY_TRACE);
+        bill.add(
+            "X-Ray traces",
+            traced * delivery.xray_share / b * prices::XRAY_TRACE,
+        );
 
         // Cold starts bill their init phase; the ingest function reads the signing secrets at each.
         let init_ms =
@@ -463,14 +535,15 @@ pub fn run(measured: &Path, observed: Observed) -> Result<bool, String> {
     let measured: Measured =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", measured.display()))?;
     let cases = measured.cases;
-    let model = Model::new(&cases, observed);
+    let model = Model::new(&cases, observed, Settings::DEFAULTS);
     say!(
         "\nCost model: dollars per million webhooks, us-east-1 list prices (infra/bench/src/prices.rs)"
     );
     say!(
         "assumptions: {:.0} M webhooks/month, 256 MB arm64, SQS batches of up to {BATCH_SIZE} in a {BATCHING_WINDOW_S} s \
          window, call latency {}, CPU {:.3} ms per ingest request and {:.3} ms per processor AWS call here (from {}) \
-         x {LAMBDA_CPU_FACTOR:.1} at 256 MB, {:.0}% cold starts, X-Ray default sampling; log bytes and init from {}",
+         x {LAMBDA_CPU_FACTOR:.1} at 256 MB, {:.0}% cold starts, X-Ray default sampling; log bytes and init from {}; \
+         the template's defaults unless named (Tracing Active, SystemLogLevel WARN, access logs on)",
         WEBHOOKS_PER_MONTH / 1e6,
         LATENCY_MS
             .iter()
@@ -587,6 +660,28 @@ pub fn run(measured: &Path, observed: Observed) -> Result<bool, String> {
             per_million(n.total_without(XRAY)),
         );
     }
+    say!("the mix under the template's cost parameters (ours / naive, all-in):");
+    let mut cheapest = f64::INFINITY;
+    for (name, settings) in Settings::COMPARED {
+        let model = Model::new(&cases, observed, *settings);
+        let (mut o, mut n) = (Bill::default(), Bill::default());
+        for (case, share) in MIX {
+            let c = cases
+                .iter()
+                .find(|c| c.name == *case)
+                .ok_or("unmeasured case")?;
+            o.plus(&model.ours(c).scaled(*share));
+            n.plus(&model.naive(c).scaled(*share));
+        }
+        cheapest = cheapest.min(per_million(o.total()));
+        say!(
+            "  {:>7.3} / {:>7.3}  {name} (CloudWatch Logs {:.3}, X-Ray {:.3})",
+            per_million(o.total()),
+            per_million(n.total()),
+            per_million(o.0.get("CloudWatch Logs").copied().unwrap_or(0.0)),
+            per_million(o.0.get(XRAY).copied().unwrap_or(0.0)),
+        );
+    }
     say!("fixed monthly, whatever the traffic:");
     for (what, dollars) in prices::FIXED_MONTHLY {
         say!("  ${dollars:.2}  {what}");
@@ -598,7 +693,8 @@ pub fn run(measured: &Path, observed: Observed) -> Result<bool, String> {
     let ok = all_in <= TARGET_DOLLARS_PER_MILLION;
     met &= ok;
     say!(
-        "\ntarget <= ${TARGET_DOLLARS_PER_MILLION:.2} per million 1 KiB webhooks all-in: ${all_in:.2} ({}{})",
+        "\ntarget <= ${TARGET_DOLLARS_PER_MILLION:.2} per million 1 KiB webhooks all-in: ${all_in:.2} with the template's \
+         defaults ({}{}); ${cheapest:.2} at the cheapest settings above ({})",
         verdict(ok),
         if ok {
             String::new()
@@ -607,7 +703,8 @@ pub fn run(measured: &Path, observed: Observed) -> Result<bool, String> {
                 ", by ${:.2}; ${without_xray:.2} without X-Ray",
                 all_in - TARGET_DOLLARS_PER_MILLION
             )
-        }
+        },
+        verdict(cheapest <= TARGET_DOLLARS_PER_MILLION),
     );
     for c in cases.iter().filter(|c| c.samples_per_webhook > 0.0) {
         let per = c.processor.write_units / c.samples_per_webhook;
@@ -661,6 +758,52 @@ mod tests {
             ("SQS.SendMessage".to_owned(), 1.0),
         ]);
         assert_eq!(sequential_ms(&calls), 18.0);
+    }
+
+    #[test]
+    fn passthrough_bills_no_traces_and_warn_no_platform_lines() {
+        let case = Case {
+            name: "c".into(),
+            family: "summaries".into(),
+            body_bytes: 1000.0,
+            samples_per_webhook: 0.0,
+            ingest: Ingest {
+                requests: BTreeMap::from([("SQS.SendMessage".to_owned(), 1.0)]),
+                sqs_chunks: 1.0,
+            },
+            processor: ProcessorCalls {
+                requests: BTreeMap::from([("DynamoDB.PutItem".to_owned(), 1.0)]),
+                write_units: 1.0,
+                read_units: 0.0,
+            },
+            naive: Naive { write_units: 1.0 },
+        };
+        let bill = |settings| {
+            Model::new(std::slice::from_ref(&case), Observed::default(), settings).ours(&case)
+        };
+        let logs = |b: &Bill| b.0["CloudWatch Logs"];
+        let defaults = bill(Settings::DEFAULTS);
+        assert!(defaults.0[XRAY] > 0.0);
+        let passthrough = bill(Settings {
+            tracing_active: false,
+            ..Settings::DEFAULTS
+        });
+        assert_eq!(passthrough.0[XRAY], 0.0);
+        assert_eq!(logs(&passthrough), logs(&defaults));
+        // The ingest invocation and one processor invocation (batch of 1: the case is not in the mix) each add
+        // Lambda's platform lines at INFO; the access log adds its line per request.
+        let info = bill(Settings {
+            platform_logs: true,
+            ..Settings::DEFAULTS
+        });
+        let bytes = (logs(&info) - logs(&defaults)) / prices::LOGS_INGESTED_GB * 1e9;
+        assert!((bytes - 2.0 * PLATFORM_LOG_BYTES).abs() < 1e-6, "{bytes}");
+        let no_access = bill(Settings {
+            access_logs: false,
+            ..Settings::DEFAULTS
+        });
+        let bytes = (logs(&defaults) - logs(&no_access)) / prices::LOGS_INGESTED_GB * 1e9;
+        assert!((bytes - ACCESS_LOG_BYTES).abs() < 1e-6, "{bytes}");
     }
 
     #[test]
