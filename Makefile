@@ -163,3 +163,43 @@ bench-cost: $(TOOLS_STAMP)
 	JWH_COST_OUT=$(BENCH_DIR)/cost-measured.json $(CARGO) test --locked -p jwh-tests --test it cost -- --nocapture
 	$(CARGO) run --locked -q -p jwh-bench -- cost $(BENCH_DIR)/cost-measured.json \
 	  --cold-start $(BENCH_DIR)/cold-start.json --cpu $(BENCH_DIR)/cpu.json
+
+# --- hostile input ---------------------------------------------------------------------------------------------------
+#   make fuzz           cargo-fuzz: the signature verifier, the event parser, the ingest request decoding, seeded
+#                       from the fixtures, FUZZ_SECONDS per target (default 600); a crash fails it (fuzz/artifacts/)
+
+.PHONY: fuzz fuzz-seed
+
+# cargo-fuzz needs nightly-only flags (-Zsanitizer, sancov): RUSTC_BOOTSTRAP lets the stable toolchain take them.
+CARGO_FUZZ_VERSION := 0.13.1
+CARGO_FUZZ_ROOT := $(CURDIR)/.tools/cargo-fuzz-$(CARGO_FUZZ_VERSION)
+CARGO_FUZZ := $(CARGO_FUZZ_ROOT)/bin/cargo-fuzz
+FUZZ_TARGETS := verify parse_event ingest_request
+FUZZ_SECONDS ?= 600
+# Extra `cargo fuzz run` options, e.g. FUZZ_ARGS='--sanitizer none'.
+FUZZ_ARGS ?=
+FUZZ_LOGS := $(CURDIR)/target/fuzz
+
+$(CARGO_FUZZ):
+	$(CARGO) install --locked --root $(CARGO_FUZZ_ROOT) cargo-fuzz@$(CARGO_FUZZ_VERSION)
+
+fuzz-seed:
+	python3 fuzz/seed.py
+
+# Every target runs its budget (libFuzzer stops a target at its first crash); the summary gives each one's executions
+# and the crashes of this run (fuzz/artifacts/ keeps those of every run).
+fuzz: $(CARGO_FUZZ) fuzz-seed
+	mkdir -p $(FUZZ_LOGS)
+	status=0; for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s (log: $(FUZZ_LOGS)/$$t.log)"; \
+	  RUSTC_BOOTSTRAP=1 $(CARGO_FUZZ) run $(FUZZ_ARGS) $$t -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    > $(FUZZ_LOGS)/$$t.log 2>&1 || status=1; \
+	done; \
+	echo; echo "== fuzz summary ($(FUZZ_SECONDS) s per target)"; \
+	for t in $(FUZZ_TARGETS); do \
+	  runs=$$(grep -o 'stat::number_of_executed_units: *[0-9]*' $(FUZZ_LOGS)/$$t.log | grep -o '[0-9]*$$' || echo '?'); \
+	  crashes=$$(grep -c 'Test unit written to .*/crash-' $(FUZZ_LOGS)/$$t.log || true); \
+	  printf '%-16s executions %-12s crashes %s\n' $$t "$$runs" "$$crashes"; \
+	done; \
+	exit $$status
+
