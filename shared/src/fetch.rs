@@ -408,8 +408,8 @@ impl Store {
             .key(PK, s(keys::user(&item.user_id)))
             .key(SK, s(keys::backfill(&item.provider, item.resource)))
             .update_expression(
-                "SET #kind = if_not_exists(#kind, :kind), user_id = if_not_exists(user_id, :user), \
-                 provider = if_not_exists(provider, :provider), #resource = if_not_exists(#resource, :resource), \
+                "SET #kind = if_not_exists(#kind, :kind), #user = if_not_exists(#user, :user), \
+                 #provider = if_not_exists(#provider, :provider), #resource = if_not_exists(#resource, :resource), \
                  #run = :run, #status = :running, #from = :from, #to = :to, #chunks = :chunks, \
                  #chunks_done = :zero, #pages_done = :zero, #records = :zero, #calls = :zero, \
                  #started = :now, #updated = :now \
@@ -417,6 +417,8 @@ impl Store {
             )
             .condition_expression("attribute_not_exists(#run) OR #run <> :run")
             .expression_attribute_names("#kind", KIND)
+            .expression_attribute_names("#user", "user_id")
+            .expression_attribute_names("#provider", "provider")
             .expression_attribute_names("#resource", "resource")
             .expression_attribute_names("#run", attr::RUN)
             .expression_attribute_names("#status", attr::STATUS)
