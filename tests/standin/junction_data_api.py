@@ -65,11 +65,15 @@ class Spec:
     def summary_example(self, resource: str) -> tuple[str | None, dict]:
         """(list field, example record) of a summary resource; list field None for a single-record response."""
         schema = self.response_schema(f"/v2/summary/{resource}/{{user_id}}")
-        example = schema["example"]
         lists = [k for k, p in schema["properties"].items() if p.get("type") == "array"]
-        if lists:
-            return lists[0], example[lists[0]][0]
-        return None, example
+        if not lists:
+            return None, schema["example"]
+        field = lists[0]
+        if "example" in schema:
+            return field, schema["example"][field][0]
+        # A response schema without an example of its own (menstrual_cycle): its record schema's example.
+        item = self.schemas[schema["properties"][field]["items"]["$ref"].rsplit("/", 1)[1]]
+        return field, item["example"]
 
     def sample_example(self, resource: str) -> tuple[dict, dict]:
         """(source, sample) of a grouped timeseries resource's example."""
