@@ -473,6 +473,40 @@ async fn an_empty_window_finishes_with_nothing_stored() {
         ),
         (Some("finished"), 1, 1, 0, 1)
     );
+
+    // A user without a profile: the one-record endpoint answers 404, which is no record, not a failure.
+    let body = historical(
+        "profile",
+        &user,
+        "garmin",
+        "2024-03-01T00:00:00+00:00",
+        "2024-03-03T00:00:00+00:00",
+    );
+    env.deliver("msg_bf_empty_profile", &body).await;
+    assert_eq!(
+        env.drain(0).await,
+        Drained {
+            fetched: 1,
+            skipped: 0,
+            failed: 0
+        }
+    );
+    let log = standin().log(&format!("/v2/summary/profile/{user}"));
+    assert_eq!(
+        log.iter()
+            .map(|r| r["status"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [404]
+    );
+    assert_eq!(
+        env.summary_ids(&user, Resource::Profile).await,
+        BTreeSet::new()
+    );
+    let p = env.progress(&user, "garmin", Resource::Profile).await;
+    assert_eq!(
+        (p.status.as_deref(), p.pages_done, p.records, p.api_calls),
+        (Some("finished"), 1, 0, 1)
+    );
 }
 
 #[tokio::test]

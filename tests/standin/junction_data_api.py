@@ -11,7 +11,7 @@ spec (shared/testdata/junction/swagger.json), so that their shape is the spec's:
   sample of the resource, once per interval (default one hour) in the window, grouped under the provider with the
   example's source type, PAGE_SIZE samples per page and an opaque `next_cursor` until the last page;
 - GET /v2/timeseries/workouts/{workout_id}/stream: the spec's example stream;
-- GET /v2/summary/profile/{user_id}: the spec's example profile with the user's id.
+- GET /v2/summary/profile/{user_id}: the spec's example profile with the user's id (404 for a user without data).
 
 Users whose id starts with `empty` have no data (an empty window); with --data-users PREFIX, only users whose id
 starts with PREFIX have any. Every request needs the `x-vital-api-key`
@@ -247,6 +247,8 @@ def handler_for(state: State):
                 return 200, state.spec.stream_example(), [m.group(1)]
             m = re.fullmatch(r"/v2/summary/profile/([^/]+)", path)
             if m:
+                if not state.has_data(m.group(1)):
+                    return 404, {"detail": "Profile not found"}, []
                 _, example = state.spec.summary_example("profile")
                 profile = {**copy.deepcopy(example), "user_id": m.group(1)}
                 return 200, profile, [profile["id"]]

@@ -294,13 +294,18 @@ impl Fetcher {
         list: Option<&str>,
         window: &Window<'_>,
     ) -> Result<(u64, u64), FetchError> {
-        let answer = self
+        let answer = match self
             .api
             .get(
                 &summary_path(name, &item.user_id),
                 &window.query(&item.provider),
             )
-            .await?;
+            .await
+        {
+            // The one-record endpoint (profile) answers 404 when the user has no such record: nothing to store.
+            Err(ApiError::Refused(404)) if list.is_none() => return Ok((0, 1)),
+            other => other?,
+        };
         let records: Vec<Value> = match list {
             Some(list) => match answer.body.get(list) {
                 Some(Value::Array(records)) => records.clone(),
