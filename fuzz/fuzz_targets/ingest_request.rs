@@ -59,7 +59,13 @@ fuzz_target!(|input: &[u8]| {
     let Ok(event) = serde_json::from_slice::<LambdaRequest>(input) else {
         return;
     };
-    let request: lambda_http::Request = guard_request(event).into();
+    // The guard catches lambda_http's panics (catch_unwind); libFuzzer's panic hook would abort first, so a silent
+    // hook stands in while the guard runs, as the default hook (which unwinds) does in the function.
+    let fuzzer_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let guarded = guard_request(event);
+    std::panic::set_hook(fuzzer_hook);
+    let request: lambda_http::Request = guarded.into();
     let (rt, ingest) = ingest();
     let headers = request.headers().clone();
     let body = match request.body() {
