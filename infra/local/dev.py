@@ -286,6 +286,8 @@ def create_stack(moto_url: str, lambda_url: str, state: pathlib.Path) -> tuple[T
         arn = Endpoint.client("secretsmanager").create_secret(Name=f"{stack_name}-junction-api-key",
                                                               SecretString=api_key)["ARN"]
         parameters["JunctionApiKeySecretArn"] = arn
+        # The functions read the key from the secret, as in AWS, not from an inherited environment.
+        os.environ.pop("JUNCTION_API_KEY", None)
     template = Template(stack_name=stack_name, region=REGION, parameters=parameters)
 
     provision(template, Endpoint)

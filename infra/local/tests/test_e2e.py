@@ -28,6 +28,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -61,6 +62,14 @@ DUPLICATES = {
 DUPLICATE_COPIES = 3
 POISON_FAMILY = "lab"
 DRAIN_TIMEOUT = 300
+# The stack's fetcher reads a stand-in for Junction's Data API (tests/standin/junction_data_api.py, not Junction):
+# only users whose id starts with BACKFILL_USER have data there, so the fixtures' 60 historical events each fetch
+# one empty page (FETCH_CHUNK_DAYS covers their windows).
+STANDIN_SCRIPT = ROOT / "tests" / "standin" / "junction_data_api.py"
+STANDIN_KEY = "e2e-standin-key"
+STANDIN_PAGE_SIZE = 20
+BACKFILL_USER = "e2e-backfill-user"
+STANDIN: dict = {}
 
 T0 = time.monotonic()
 
@@ -160,7 +169,30 @@ def dev_env() -> dict[str, str]:
         # Others may be editing the workspace: serve the functions as built, without restarts mid-test.
         "JWH_DEV_NO_RELOAD": "1",
     })
+    for var in ("JUNCTION_API_KEY", "JUNCTION_API_BASE_URL", "JUNCTION_API_ENVIRONMENT", "FETCH_CHUNK_DAYS"):
+        env.pop(var, None)
+    if STANDIN.get("url"):
+        env.update({"JUNCTION_API_KEY": STANDIN_KEY, "JUNCTION_API_BASE_URL": STANDIN["url"],
+                    "FETCH_CHUNK_DAYS": "365"})
     return env
+
+
+def start_standin() -> None:
+    """The Data API stand-in on a free port; it exits with this process at the latest."""
+    proc = subprocess.Popen([sys.executable, str(STANDIN_SCRIPT), "--port", "0", "--page-size", str(STANDIN_PAGE_SIZE),
+                             "--api-key", STANDIN_KEY, "--data-users", BACKFILL_USER, "--parent-pid", str(os.getpid())],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    line = proc.stdout.readline().decode()
+    assert line.startswith("listening on "), f"the Data API stand-in said {line!r}"
+    STANDIN.update(proc=proc, url=line.split()[-1])
+
+
+def stop_standin() -> None:
+    proc = STANDIN.pop("proc", None)
+    STANDIN.pop("url", None)
+    if proc is not None:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def our_processes() -> list[tuple[int, str]]:
@@ -178,6 +210,7 @@ def stack():
     subprocess.run([DEV_SH, "--stop"], env=dev_env(), capture_output=True)  # a leftover of a killed run
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
+    start_standin()
     started = time.monotonic()
     log = WORK / "dev.out"
     with open(log, "wb") as out:
@@ -193,6 +226,7 @@ def stack():
         procs = our_processes()
         stopped = time.monotonic()
         subprocess.run([DEV_SH, "--stop"], env=dev_env(), capture_output=True)
+        stop_standin()
         left = [p for p, s in procs if alive(p, s)]
         for pid in left:
             os.kill(pid, 9)
@@ -489,3 +523,89 @@ def test_the_claim_checked_batch_is_stored_whole(jwh, stack, aws):
 
 def test_refused_deliveries_left_nothing(jwh):
     assert query(jwh, "--user", REJECTED_USER) == []
+
+
+# --- the backfill fetcher, against the Data API stand-in ------------------------------------------------------------
+
+
+def standin_log() -> list[dict]:
+    with urllib.request.urlopen(f"{STANDIN['url']}/_standin/log", timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def spec_sample_source_type(schema: str) -> str:
+    spec = json.loads((ROOT / "shared" / "testdata" / "junction" / "swagger.json").read_text())
+    groups = spec["components"]["schemas"][schema]["example"]["groups"]
+    return next(iter(groups.values()))[0]["source"]["type"]
+
+
+def test_historical_windows_are_fetched_from_the_data_api_stand_in(stack, aws, jwh):
+    """A historical heartrate event and a `jwh backfill run` of sleep for one user, with a heartrate webhook that
+    repeats one fetched sample: exactly what the stand-in served is stored, once, and the progress says so."""
+    started = time.monotonic()
+    body = load_fixtures()["historical.data.heartrate.created.json"]
+    provider = body["data"]["provider"]
+    body["user_id"] = body["data"]["user_id"] = BACKFILL_USER
+    body["data"].update(start_date="2024-01-01T00:00:00+00:00", end_date="2024-01-03T00:00:00+00:00")
+    hr = load_fixtures()["daily.data.heartrate.created.json"]
+    hr["user_id"] = hr["data"]["user_id"] = BACKFILL_USER
+    hr["data"]["source"].update(provider=provider, type=spec_sample_source_type("GroupedHeartRateResponse"))
+    hr["data"]["data"] = [dict(hr["data"]["data"][0], timestamp="2024-01-01T05:00:00+00:00")]
+    jwh("send", str(write_body("backfill-webhook.json", hr)))
+    jwh("send", str(write_body("backfill-historical.json", body)))
+    run = jwh("backfill", "run", "--user", BACKFILL_USER, "--provider", "oura", "--resource", "sleep",
+              "--from", "2024-01-01", "--to", "2024-01-03", "--chunk-days", "1", "--timeout", "240")
+    assert "finished" in run.stdout, run.stdout
+
+    sqs = aws("sqs")
+    deadline = time.monotonic() + DRAIN_TIMEOUT
+    settled = 0
+    while settled < 3:
+        settled = settled + 1 if queue_counts(sqs, stack["QUEUE_URL_FETCH"]) == (0, 0) else 0
+        assert time.monotonic() < deadline, "the fetch queue did not drain"
+        time.sleep(1)
+    assert queue_counts(sqs, stack["DLQ_URL_FETCH"]) == (0, 0)
+    record_timing("backfill: a historical event and jwh backfill run, to a drained fetch queue",
+                  time.monotonic() - started)
+
+    log = standin_log()
+    hr_log = [r for r in log if r["path"] == f"/v2/timeseries/{BACKFILL_USER}/heartrate/grouped"]
+    sleep_log = [r for r in log if r["path"] == f"/v2/summary/sleep/{BACKFILL_USER}"]
+    served_samples = {(p, t, utc(ts)) for r in hr_log for p, t, ts in r["served"]}
+    served_sleeps = sorted(i for r in sleep_log for i in r["served"])
+    assert len(served_samples) == 49  # hourly, both ends of the two days included
+    stored = query(jwh, "--user", BACKFILL_USER, "--resource", "heartrate")
+    assert sorted((s["provider"], s["source_type"], utc(s["timestamp"])) for s in stored) == sorted(served_samples)
+    assert sorted(r["attributes"]["record_id"] for r in query(jwh, "--user", BACKFILL_USER, "--resource", "sleep")) \
+        == served_sleeps
+    assert len(served_sleeps) == 3
+
+    status = {s["resource"]: s for s in map(json.loads, jwh("backfill", "status", "--user", BACKFILL_USER, "--json")
+                                             .stdout.splitlines())}
+    hr_status, sleep_status = status["heartrate"], status["sleep"]
+    assert (hr_status["status"], hr_status["pages_done"], hr_status["records"], hr_status["api_calls"]) == \
+        ("finished", len(hr_log), 49, len(hr_log))
+    assert (sleep_status["status"], sleep_status["chunks"], sleep_status["pages_done"], sleep_status["records"]) == \
+        ("finished", 2, 2, 3)
+    print(f"[backfill] heartrate: {hr_status['pages_done']} pages, {hr_status['records']} records, "
+          f"{hr_status['api_calls']} API calls; sleep: {sleep_status['pages_done']} pages, "
+          f"{sleep_status['records']} records, {sleep_status['api_calls']} API calls", flush=True)
+
+
+def test_the_fixtures_historical_events_and_workout_streams_were_fetched(jwh):
+    exp = Expected(load_fixtures())
+    status = [json.loads(line) for line in jwh("backfill", "status", "--user", exp.user, "--json").stdout.splitlines()]
+    assert sorted(f"BACKFILL#{s['provider']}#{s['resource']}" for s in status) == sorted(exp.backfills)
+    # The stand-in has no data for the fixtures' user: every window is one empty page; workout_stream has no window.
+    for s in status:
+        assert s["status"] == "finished", s
+        assert s["records"] == 0, s
+        if s["resource"] == "workout_stream":
+            assert s["note"] and s["pages_done"] == 0, s
+        else:
+            assert (s["pages_done"], s["api_calls"]) == (1, 1), s
+    spec = json.loads((ROOT / "shared" / "testdata" / "junction" / "swagger.json").read_text())
+    streams = query(jwh, "--user", exp.user, "--resource", "workout_stream")
+    assert streams and all(r["attributes"]["data"]["stream"] == spec["components"]["schemas"]["ClientFacingStream"]
+                           ["example"] for r in streams)
+
