@@ -35,6 +35,15 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
+def stack():
+    """The end-to-end tests' local stack (test_e2e.run_stack), started once for every module that uses it: starting
+    it is the slow part of the run."""
+    import test_e2e
+
+    yield from test_e2e.run_stack()
+
+
+@pytest.fixture(scope="session")
 def moto_url():
     """A moto server in this process, on a free loopback port."""
     from moto.server import ThreadedMotoServer

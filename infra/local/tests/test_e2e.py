@@ -42,7 +42,8 @@ from stack import Template
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "shared" / "testdata" / "junction" / "fixtures"
-WORK = ROOT / ".dev" / "e2e"
+# JWH_E2E_DIR: another state directory, so that two runs on one checkout do not stop each other's stack.
+WORK = pathlib.Path(os.environ.get("JWH_E2E_DIR") or ROOT / ".dev" / "e2e")
 STATE = WORK / ".dev"
 DEV_SH = ROOT / "infra" / "local" / "dev.sh"
 
@@ -204,9 +205,10 @@ def our_processes() -> list[tuple[int, str]]:
     return out
 
 
-@pytest.fixture(scope="module")
-def stack():
-    """The local stack, started from cold or warm as `make dev` would, stopped afterwards whatever happened."""
+def run_stack():
+    """The local stack, started from cold or warm as `make dev` would, stopped afterwards whatever happened.
+
+    The `stack` fixture of conftest.py: one stack for the whole session, shared with test_storm.py."""
     subprocess.run([DEV_SH, "--stop"], env=dev_env(), capture_output=True)  # a leftover of a killed run
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)

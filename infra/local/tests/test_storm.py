@@ -1,0 +1,269 @@
+"""A replay storm through the local stack, and the hygiene of every log line the stack wrote.
+
+Runs after test_e2e.py on the same stack (the session's `stack` fixture). Every fixture is delivered once, in
+order, by one sender, for a reference user; then every fixture three times, in a random (seeded) order, by
+concurrent senders, for a storm user. Once the queues drain, what `jwh query` reads back for the two users must be
+the same: summaries and lab records at their newest version, one value per timeseries sample, connections and
+devices in their latest state, one history record per Svix message, nothing in the dead-letter queues that was not
+there before.
+
+The bodies of both runs are the fixtures with the run's user and team, and two changes that make the outcome
+defined whatever the order: a fixture later in the order carries a later `updated_at` (summaries and lab objects
+are versioned by it) and a later Svix timestamp (connections, devices, backfills and history are versioned or
+keyed by it); the three copies of a storm message are the same signed request. Every numeric sample value is
+replaced by a value found nowhere else (the same for every delivery of a sample), so that the log check can look
+for it.
+
+Then the logs of the whole session (moto, the functions under cargo lambda watch, the bridge) are read and
+checked: no signing secret, no signature sent, no sample value and no lab result or other text of the bodies.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import concurrent.futures
+import copy
+import datetime as dt
+import json
+import random
+import time
+
+import pytest
+
+from conftest import record_timing
+from test_e2e import FIXTURES, STATE, post, query, queue_counts, svix_headers, utc
+from test_e2e import aws, jwh, jwh_bin  # noqa: F401 (fixtures: cheap, one of each per module)
+from stack import Template
+
+COPIES = 3
+SENDERS = 6
+SEED = 20261130
+# Of one length each, so that the bodies of the two runs are of one size (the catch-all records keep it).
+REF_USER, STORM_USER = "storm-user-ref", "storm-user-run"
+REF_TEAM, STORM_TEAM = "storm-team-ref", "storm-team-run"
+REF_PREFIX, STORM_PREFIX = "msg_storm_ref_", "msg_storm_run_"
+DRAIN_TIMEOUT = 300
+# Record attributes that say when, or by which delivery, a record was written: they differ between any two runs
+# (the Svix id stays in the keys of history records, where a duplicate would show).
+PROVENANCE = ("received_at", "completed_at", "version", "svix_id", "fetch_started_at", "fetch_updated_at",
+              "fetch_finished_at")
+
+
+def fixtures() -> list[tuple[str, dict]]:
+    return [(p.name, json.loads(p.read_bytes())) for p in sorted(FIXTURES.glob("*.json"))]
+
+
+def sample_canaries() -> dict[tuple, float]:
+    """A value for every numeric timeseries sample (resource, provider, type, timestamp), found nowhere else."""
+    keys = set()
+    for _, body in fixtures():
+        data = body["data"]
+        if body["event_type"].startswith("daily.data.") and isinstance(data, dict) and "id" not in data \
+                and isinstance(data.get("data"), list):
+            for s in data["data"]:
+                if isinstance(s.get("value"), (int, float)):
+                    keys.add((body["event_type"].split(".")[2], data["source"]["provider"], data["source"]["type"],
+                              s["timestamp"]))
+    return {k: 913000 + n + 0.375 for n, k in enumerate(sorted(keys))}
+
+
+def body_for(i: int, body: dict, user: str, team: str, canaries: dict) -> dict:
+    """Fixture `i` of the run of `user`: that user and team, `updated_at` later the later the fixture, canary samples."""
+    body = copy.deepcopy(body)
+    data = body["data"]
+    if "user_id" in body:
+        body["user_id"] = user
+    if "team_id" in body:
+        body["team_id"] = team
+    if isinstance(data, dict):
+        if "user_id" in data:
+            data["user_id"] = user
+        if "team_id" in data:
+            data["team_id"] = team
+        if data.get("updated_at"):
+            data["updated_at"] = (dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+                                  + dt.timedelta(minutes=i)).isoformat()
+        if isinstance(data.get("data"), list) and "source" in data:
+            for s in data["data"]:
+                key = (body["event_type"].split(".")[2], data["source"]["provider"], data["source"]["type"],
+                       s.get("timestamp"))
+                if key in canaries:
+                    s["value"] = canaries[key]
+    return body
+
+
+class Run:
+    """The signed requests of one run: (svix id, timestamp, raw body, headers) per fixture, in fixture order."""
+
+    def __init__(self, secret: str, user: str, team: str, prefix: str, t0: int):
+        canaries = sample_canaries()
+        self.requests = []
+        for i, (_, body) in enumerate(fixtures()):
+            raw = json.dumps(body_for(i, body, user, team, canaries)).encode()
+            msg_id = f"{prefix}{i:03d}"
+            self.requests.append((msg_id, raw, svix_headers(secret, msg_id, t0 + i, raw)))
+
+
+def dead_letter_counts(sqs, stack, families) -> dict[str, int]:
+    return {f.name: sum(queue_counts(sqs, stack[f"DLQ_URL_{f.key}"])) for f in families}
+
+
+def wait_for_drain(sqs, stack, families) -> None:
+    started, settled = time.monotonic(), 0
+    while settled < 3:  # three looks in a row, a second apart
+        queues = {f.name: queue_counts(sqs, stack[f"QUEUE_URL_{f.key}"]) for f in families}
+        settled = settled + 1 if all(c == (0, 0) for c in queues.values()) else 0
+        assert time.monotonic() - started < DRAIN_TIMEOUT, f"not drained: {queues}"
+        time.sleep(1)
+
+
+def normalized(rows: list[dict], user: str, team: str, prefix: str) -> list[str]:
+    """Rows as text with the run's user, team and Svix id prefix replaced, and the provenance left out."""
+    out = []
+    for r in rows:
+        r = copy.deepcopy(r)
+        for name in PROVENANCE:
+            r.get("attributes", {}).pop(name, None)
+        text = json.dumps(r, sort_keys=True)
+        out.append(text.replace(user, "USER").replace(team, "TEAM").replace(prefix, "msg_"))
+    return sorted(out)
+
+
+def difference(missing: list[str], extra: list[str]) -> str:
+    """What differs between the first record missing from the storm's state and the extra one beside it."""
+    if not (missing and extra):
+        return f"missing {missing[:3]}, extra {extra[:3]}"
+    m, e = json.loads(missing[0]), json.loads(extra[0])
+    keys = sorted(k for k in set(m.get("attributes", {})) | set(e.get("attributes", {}))
+                  if m.get("attributes", {}).get(k) != e.get("attributes", {}).get(k))
+    diff = {k: (m.get("attributes", {}).get(k), e.get("attributes", {}).get(k)) for k in keys}
+    return f"{len(missing)} missing, {len(extra)} extra; first: {m.get('sk')} vs {e.get('sk')}: {diff}"
+
+
+def state(jwh, user: str, team: str, prefix: str) -> dict[str, list[str]]:
+    """What jwh query reads back of a run: the user's records and samples, the team's, its catch-all records."""
+    catch_all = [r for r in query(jwh, "--catch-all") if r["attributes"].get("svix_id", "").startswith(prefix)]
+    return {
+        "user": normalized(query(jwh, "--user", user), user, team, prefix),
+        "team": normalized(query(jwh, "--team", team), user, team, prefix),
+        "catch-all": normalized(catch_all, user, team, prefix),
+    }
+
+
+@pytest.fixture(scope="module")
+def storm(stack, aws, jwh):
+    """Delivers the reference run and the storm, waits for the queues to drain; returns what they left behind."""
+    families = list(Template().families())
+    sqs = aws("sqs")
+    dead_before = dead_letter_counts(sqs, stack, families)
+    t0 = int(time.time()) - 120  # every timestamp of both runs stays within the 300 s tolerance while sending
+    ref = Run(stack["WEBHOOK_SECRET"], REF_USER, REF_TEAM, REF_PREFIX, t0)
+    storm = Run(stack["WEBHOOK_SECRET"], STORM_USER, STORM_TEAM, STORM_PREFIX, t0)
+
+    started = time.monotonic()
+    ref_statuses = [post(stack["WEBHOOK_URL"], raw, headers) for _, raw, headers in ref.requests]
+    record_timing(f"storm: reference run, {len(ref.requests)} deliveries in order", time.monotonic() - started)
+
+    deliveries = [r for r in storm.requests for _ in range(COPIES)]
+    random.Random(SEED).shuffle(deliveries)
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(SENDERS) as pool:
+        storm_statuses = list(pool.map(lambda r: (r[0], post(stack["WEBHOOK_URL"], r[1], r[2])), deliveries))
+    record_timing(f"storm: {len(deliveries)} deliveries, {SENDERS} concurrent senders", time.monotonic() - started)
+
+    started = time.monotonic()
+    wait_for_drain(sqs, stack, families)
+    record_timing("storm: drain", time.monotonic() - started)
+    return {
+        "ref": ref, "storm": storm, "ref_statuses": ref_statuses, "storm_statuses": storm_statuses,
+        "dead_before": dead_before, "dead_after": dead_letter_counts(sqs, stack, families),
+    }
+
+
+def test_every_storm_delivery_is_accepted(storm):
+    assert storm["ref_statuses"] == [200] * len(storm["ref"].requests)
+    statuses = collections.Counter(status for _, status in storm["storm_statuses"])
+    assert statuses == {200: COPIES * len(storm["storm"].requests)}
+    # Every message went out exactly COPIES times.
+    assert set(collections.Counter(msg for msg, _ in storm["storm_statuses"]).values()) == {COPIES}
+
+
+def test_the_storm_leaves_the_state_of_one_in_order_delivery(storm, jwh):
+    ref = state(jwh, REF_USER, REF_TEAM, REF_PREFIX)
+    got = state(jwh, STORM_USER, STORM_TEAM, STORM_PREFIX)
+    for part in ("user", "team", "catch-all"):
+        assert ref[part], f"the reference run stored no {part} records"
+        missing = sorted(set(ref[part]) - set(got[part]))
+        extra = sorted(set(got[part]) - set(ref[part]))
+        assert (missing, extra) == ([], []), f"{part}: {difference(missing, extra)}"
+        # No duplicate: the same records, each as many times (once).
+        assert len(got[part]) == len(ref[part]) == len(set(ref[part]))
+    # The newest version won: each summary is that of the last fixture naming it (the latest `updated_at`).
+    newest = {}
+    for i, (_, body) in enumerate(fixtures()):
+        data = body["data"]
+        if body["event_type"].startswith("daily.data.") and isinstance(data, dict) and data.get("updated_at") \
+                and ("id" in data or "workout_id" in data):
+            resource = body["event_type"].split(".")[2]
+            sk = f"SUM#{resource}#{data['workout_id'] if resource == 'workout_stream' else data['id']}"
+            newest[sk] = utc(body_for(i, body, STORM_USER, STORM_TEAM, {})["data"]["updated_at"])
+    rows = [json.loads(r) for r in got["user"]]
+    summaries = {r["sk"]: utc(r["attributes"]["updated_at"]) for r in rows
+                 if r.get("kind") == "summary" and r["attributes"].get("updated_at")}
+    assert summaries == newest
+    kinds = collections.Counter(r.get("kind", "sample") for r in rows)
+    print(f"[storm] {COPIES * len(storm['storm'].requests)} deliveries of {len(storm['storm'].requests)} messages: "
+          f"{len(got['user']) + len(got['team']) + len(got['catch-all'])} records and samples, equal to one "
+          f"in-order delivery, 0 duplicates ({dict(kinds)})")
+
+
+def test_the_storm_sent_nothing_to_a_dead_letter_queue(storm):
+    assert storm["dead_after"] == storm["dead_before"]
+
+
+# --- log hygiene --------------------------------------------------------------------------------------------------
+
+
+def sensitive_text(value, out: set) -> None:
+    """Text of a body that would identify health data if logged: strings of 6+ characters with a space (names,
+    addresses, notes, test names), as in tests/log_hygiene."""
+    if isinstance(value, str) and len(value) >= 6 and " " in value:
+        out.add(value)
+    elif isinstance(value, list):
+        for v in value:
+            sensitive_text(v, out)
+    elif isinstance(value, dict):
+        for v in value.values():
+            sensitive_text(v, out)
+
+
+def test_no_log_line_of_the_session_holds_a_secret_a_signature_or_health_data(storm, stack):
+    # The processes' logs; not dev.sh's own output, whose banner shows the local secret on purpose (make dev).
+    logs = {p.name: p.read_text(errors="replace") for p in sorted((STATE / "logs").glob("*.log"))}
+    assert {"moto.log", "lambda.log", "bridge.log"} <= set(logs), sorted(logs)
+    lines = [(name, line) for name, text in logs.items() for line in text.splitlines()]
+    # The capture works: the functions logged each storm message, by id.
+    lambda_log = logs["lambda.log"]
+    for msg_id, _, _ in storm["storm"].requests:
+        assert msg_id in lambda_log, f"{msg_id} is not in the functions' log"
+
+    secret = stack["WEBHOOK_SECRET"]
+    forbidden = {"the signing secret": [secret, secret.removeprefix("whsec_")],
+                 "the signing key": [base64.b64decode(secret.removeprefix("whsec_")).hex()]}
+    forbidden["a signature"] = sorted({h["svix-signature"].removeprefix("v1,").rstrip("=")
+                                       for run in (storm["ref"], storm["storm"]) for _, _, h in run.requests})
+    forbidden["a sample value"] = sorted(f"{v:.3f}".rstrip("0") for v in sample_canaries().values())
+    text = set()
+    for _, raw, _ in storm["storm"].requests:
+        sensitive_text(json.loads(raw), text)
+    assert {"John Doe", "Cholesterol test", "This is a note"} <= text
+    forbidden["health data or a lab result"] = sorted(text)
+    checked = 0
+    for what, needles in forbidden.items():
+        for needle in needles:
+            hit = next(((name, line) for name, line in lines if needle in line), None)
+            assert hit is None, f"{what} in {hit[0]}: {hit[1][:300]}"
+            checked += 1
+    print(f"[log hygiene] {len(lines)} log lines of the e2e and storm runs, {checked} secrets, signatures, sample "
+          f"values and body texts looked for: none found")
