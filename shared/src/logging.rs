@@ -18,7 +18,7 @@ use lambda_runtime::tracing::subscriber::fmt::MakeWriter;
 use lambda_runtime::tracing::subscriber::util::SubscriberInitExt as _;
 
 /// The crates whose own log lines are written at the configured level; everything else stops at INFO.
-pub const OWN_CRATES: [&str; 9] = [
+pub const OWN_CRATES: [&str; 10] = [
     "jwh_shared",
     "jwh_ingest",
     "jwh_connections",
@@ -27,6 +27,7 @@ pub const OWN_CRATES: [&str; 9] = [
     "jwh_timeseries",
     "jwh_lab",
     "jwh_catch_all",
+    "jwh_fetcher",
     "jwh",
 ];
 
