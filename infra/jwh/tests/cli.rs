@@ -530,3 +530,183 @@ fn query_dlq_and_replay_against_moto() {
     assert_eq!(attrs["family"].string_value(), Some("summaries"));
     assert_eq!(attrs["received-at"].string_value(), Some("1700000000500"));
 }
+
+#[test]
+fn backfill_run_enqueues_the_first_page_and_status_reads_the_progress_against_moto() {
+    let Some(endpoint) = moto() else { return };
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    use jwh_shared::events::Resource;
+    use jwh_shared::fetch::{PageDone, Task, WorkItem};
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let config = runtime.block_on(
+        jwh_shared::aws::config_loader()
+            .endpoint_url(&endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "t", "t", None, None, "test",
+            ))
+            .load(),
+    );
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let queue = runtime.block_on(async {
+        let key = |name: &str, kind| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .unwrap()
+        };
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap()
+        };
+        ddb.create_table()
+            .table_name("jwh")
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("pk", KeyType::Hash))
+            .key_schema(key("sk", KeyType::Range))
+            .attribute_definitions(attr("pk"))
+            .attribute_definitions(attr("sk"))
+            .send()
+            .await
+            .unwrap();
+        sqs.create_queue()
+            .queue_name("fetch")
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap()
+    });
+    let dir = scratch("backfill");
+    let run_args = [
+        "backfill",
+        "run",
+        "--user",
+        "u1",
+        "--provider",
+        "withings",
+        "--resource",
+        "weight",
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2024-03-01",
+        "--no-wait",
+    ];
+
+    // Without a fetch queue the fetcher is not enabled: a usage error that says so.
+    std::fs::write(
+        dir.join(".dev/stack.env"),
+        format!("AWS_ENDPOINT_URL={endpoint}\nTABLE_NAME=jwh\n"),
+    )
+    .unwrap();
+    let refused = jwh(&dir, &run_args, b"");
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("QUEUE_URL_FETCH"),
+        "{}",
+        stderr(&refused)
+    );
+
+    std::fs::write(
+        dir.join(".dev/stack.env"),
+        format!("AWS_ENDPOINT_URL={endpoint}\nTABLE_NAME=jwh\nQUEUE_URL_FETCH={queue}\n"),
+    )
+    .unwrap();
+    let started = jwh(&dir, &run_args, b"");
+    assert_eq!(started.status.code(), Some(0), "{}", stderr(&started));
+    let messages = runtime.block_on(async {
+        sqs.receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default()
+    });
+    assert_eq!(messages.len(), 1);
+    let item: WorkItem = serde_json::from_str(messages[0].body().unwrap()).unwrap();
+    assert!(item.run.starts_with("manual-"), "{}", item.run);
+    assert_eq!(
+        stdout(&started),
+        format!("started run {}: 2 chunk(s) of 30 day(s)\n", item.run)
+    );
+    assert_eq!(
+        item,
+        WorkItem {
+            run: item.run.clone(),
+            user_id: "u1".into(),
+            provider: "withings".into(),
+            resource: Resource::Weight,
+            task: Task::Page {
+                from: "2024-01-01T00:00:00.000000Z".into(),
+                to: "2024-03-01T00:00:00.000000Z".into(),
+                chunk_days: 30,
+                chunk: 0,
+                page: 0,
+                cursor: None,
+            },
+        }
+    );
+
+    // The fetcher starts the run and counts a page; status reads it back.
+    let store = jwh_shared::store::Store::new(ddb.clone(), "jwh", 7);
+    runtime.block_on(async {
+        store.begin_run(&item, 2).await.unwrap();
+        let done = PageDone {
+            records: 24,
+            api_calls: 2,
+            chunk_done: true,
+            run_done: false,
+        };
+        store.commit_page(&item, done).await.unwrap();
+    });
+    let json = jwh(&dir, &["backfill", "status", "--user", "u1", "--json"], b"");
+    assert_eq!(json.status.code(), Some(0), "{}", stderr(&json));
+    let lines: Vec<serde_json::Value> = stdout(&json)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    let p = &lines[0];
+    assert_eq!(
+        (
+            &p["resource"],
+            &p["provider"],
+            &p["status"],
+            &p["run"],
+            &p["chunks"],
+            &p["chunks_done"],
+            &p["pages_done"],
+            &p["records"],
+            &p["api_calls"],
+        ),
+        (
+            &serde_json::json!("weight"),
+            &serde_json::json!("withings"),
+            &serde_json::json!("running"),
+            &serde_json::json!(item.run),
+            &serde_json::json!(2),
+            &serde_json::json!(1),
+            &serde_json::json!(1),
+            &serde_json::json!(24),
+            &serde_json::json!(2),
+        )
+    );
+    let text = stdout(&jwh(&dir, &["backfill", "status", "--user", "u1"], b""));
+    assert!(
+        text.contains("running      window 2024-01-01 to 2024-03-01  chunks 1/2  pages 1  records 24  api calls 2"),
+        "{text}"
+    );
+    let none = jwh(&dir, &["backfill", "status", "--user", "nobody"], b"");
+    assert_eq!(stdout(&none), "no backfills for this user\n");
+}
