@@ -19,7 +19,7 @@
 //!
 //! Failures (the Data API still throttling or failing after the retries that fit the invocation, DynamoDB, SQS)
 //! fail the work item: SQS delivers it again after the queue's visibility timeout, and after `maxReceiveCount`
-//! receives moves it, whole, to the fetch dead-letter queue, from where `jwh dlq redrive --family fetch` resumes it.
+//! receives moves it, whole, to the fetch dead-letter queue, from where `jwh backfill redrive` resumes it.
 
 pub mod api;
 pub mod endpoints;
