@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 import bridge
-from stack import Template, function_environment, provision
+from stack import Template, function_environment, parameters_from_env, provision
 
 
 def stack_name() -> str:
@@ -30,7 +30,7 @@ def test_families_come_from_the_queues_of_the_template():
     raw = t.body["Resources"]
     consumed = {
         ev["Properties"]["Queue"]["Fn::GetAtt"][0]
-        for r in raw.values() if r["Type"] == "AWS::Serverless::Function"
+        for lid, r in raw.items() if r["Type"] == "AWS::Serverless::Function" and t.included(lid)
         for ev in r["Properties"].get("Events", {}).values() if ev["Type"] == "SQS"
     }
     assert {f.queue for f in families.values()} == consumed
@@ -42,6 +42,30 @@ def test_families_come_from_the_queues_of_the_template():
         assert f.binary == raw[f.processor]["Metadata"]["BuildProperties"]["Binary"]
         assert f.report_batch_item_failures
     assert families["catch-all"].key == "CATCH_ALL"
+
+
+FETCH_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:jwh-test-junction-api-key"
+
+
+def test_the_fetcher_is_a_family_only_with_an_api_key_secret(session):
+    off = Template(stack_name=stack_name())
+    assert "fetch" not in {f.name for f in off.families()}
+    on = Template(stack_name=stack_name(), parameters=parameters_from_env({"JUNCTION_API_KEY_SECRET_ARN": FETCH_SECRET_ARN}))
+    families = {f.name: f for f in on.families()}
+    assert set(families) == {f.name for f in off.families()} | {"fetch"}
+    fetch = families["fetch"]
+    assert (fetch.key, fetch.queue, fetch.dead_letter_queue, fetch.processor, fetch.binary, fetch.batch_size) == \
+        ("FETCH", "FetchQueue", "FetchDeadLetterQueue", "FetchFunction", "jwh-fetcher", 1)
+    assert fetch.visibility_timeout_secs >= 6 * fetch.function_timeout_secs
+    assert parameters_from_env({}) == {}
+    # The processors that enqueue fetches name the fetch queue only when it exists, in one environment with the
+    # fetcher's.
+    provision(off, session)
+    assert function_environment(off)["QUEUE_URL_FETCH"] == ""
+    provision(on, session)
+    env = function_environment(on)
+    assert env["QUEUE_URL_FETCH"] == on.physical["FetchQueue"]["Ref"]
+    assert env["JUNCTION_API_KEY_SECRET_ARN"] == FETCH_SECRET_ARN
 
 
 def test_provision_creates_what_the_template_says(session):
