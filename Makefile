@@ -164,11 +164,12 @@ bench-cost: $(TOOLS_STAMP)
 	$(CARGO) run --locked -q -p jwh-bench -- cost $(BENCH_DIR)/cost-measured.json \
 	  --cold-start $(BENCH_DIR)/cold-start.json --cpu $(BENCH_DIR)/cpu.json
 
-# --- hostile input ---------------------------------------------------------------------------------------------------
+# --- hostile input and load ------------------------------------------------------------------------------------------
 #   make fuzz           cargo-fuzz: the signature verifier, the event parser, the ingest request decoding, seeded
 #                       from the fixtures, FUZZ_SECONDS per target (default 600); a crash fails it (fuzz/artifacts/)
+#   make load           10,000 signed webhooks at 8 senders through the local stack: p50/p99, errors, ingest memory
 
-.PHONY: fuzz fuzz-seed
+.PHONY: fuzz fuzz-seed load
 
 # cargo-fuzz needs nightly-only flags (-Zsanitizer, sancov): RUSTC_BOOTSTRAP lets the stable toolchain take them.
 CARGO_FUZZ_VERSION := 0.13.1
@@ -203,3 +204,5 @@ fuzz: $(CARGO_FUZZ) fuzz-seed
 	done; \
 	exit $$status
 
+load: $(TOOLS_STAMP)
+	python infra/local/load.py
