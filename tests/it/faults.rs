@@ -25,10 +25,11 @@ use crate::fault_proxy::{DYNAMODB_WRITES, Fault, FaultProxy, Rule};
 use crate::support::{self, all_fixtures, meta_for, sqs_event, sqs_record};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-/// Each attempt of an SDK call through the proxy gives up after this long...
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Each attempt of an SDK call through the proxy gives up after this long (far above any answer of moto, even with
+/// the whole suite running beside it)...
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// ...and a held request is forwarded this much later.
-const HOLD: Duration = Duration::from_secs(5);
+const HOLD: Duration = Duration::from_secs(8);
 
 /// SDK configuration for `endpoint` as the functions have it (standard retries, 3 attempts), with a short
 /// backoff and a per-attempt timeout, so that a held request times out and the tests stay quick.
