@@ -283,6 +283,47 @@ async fn first_deliveries_racing_store_one_record() {
     assert_eq!(stored.len(), 1);
 }
 
+#[tokio::test]
+async fn attempts_of_one_message_signed_at_different_times_write_one_history_entry() {
+    // Svix signs each delivery attempt afresh, so two copies of a message can carry different timestamps; if they
+    // are processed at the same moment, both pass the processed-marker check before either sets it.
+    let env = env().await;
+    for (event_type, family, prefix, kind) in [
+        (
+            "provider.connection.created",
+            Family::Connections,
+            "CONN#",
+            "connection_event",
+        ),
+        ("labtest.order.created", Family::Lab, "LAB#", "lab_event"),
+    ] {
+        let body = fixture(event_type);
+        let svix_id = format!("msg_attempts_{kind}");
+        let first = meta_for(&svix_id, &body);
+        let mut retry = first.clone();
+        retry.svix_timestamp += 3_600;
+        let text = std::str::from_utf8(&body).unwrap();
+        let response = env
+            .processor(family)
+            .handle_batch(sqs_event(vec![
+                sqs_record("a1", &first, text, None),
+                sqs_record("a2", &retry, text, None),
+            ]))
+            .await;
+        assert!(response.batch_item_failures.is_empty(), "{event_type}");
+        let user = json(&body)["user_id"].as_str().unwrap_or(USER).to_owned();
+        let history = env
+            .store
+            .user_records_with_prefix(&user, prefix)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.kind == kind && r.get_str("svix_id") == Some(&svix_id))
+            .count();
+        assert_eq!(history, 1, "{event_type}");
+    }
+}
+
 fn sleep_version(updated_at: &str, score: i64) -> Vec<u8> {
     let mut v = json(&fixture("daily.data.sleep.updated"));
     v["data"]["updated_at"] = updated_at.into();

@@ -7,11 +7,11 @@
 //! | summary (sleep, activity, …) | `USER#{user}` | `SUM#{resource}#{id}` | PutItem | newest `updated_at`; without one, latest received |
 //! | timeseries bucket (an hour; a quarter hour for heart rate) | `USER#{user}` | `TS#{resource}#{YYYY-MM-DDTHH[:MM]}#{provider}#{source type}` | read, merge, PutItem on `rev`; one attribute per sample | latest received per sample |
 //! | provider connection | `USER#{user}` | `CONN#{provider}` | PutItem | newest Svix timestamp |
-//! | connection history | `USER#{user}` | `CONN#{provider}#EVT#{svix ts}#{svix id}` | PutItem | idempotent by key |
+//! | connection history | `USER#{user}` | `CONN#{provider}#EVT#{svix id}` | PutItem | idempotent by key |
 //! | device | `USER#{user}` | `DEVICE#{device id}` | PutItem | newest Svix timestamp |
 //! | historical pull (backfill) | `USER#{user}` | `BACKFILL#{provider}#{resource}` | UpdateItem | newest Svix timestamp |
 //! | lab order / appointment / critical result / parsing job | `USER#{user}` | `LAB#{KIND}#{id}` | PutItem | newest `updated_at`, else Svix timestamp |
-//! | lab status history | `USER#{user}` | `LAB#{KIND}#{id}#EVT#{svix ts}#{svix id}` | PutItem | idempotent by key |
+//! | lab status history | `USER#{user}` | `LAB#{KIND}#{id}#EVT#{svix id}` | PutItem | idempotent by key |
 //! | lab match review (no user in the event) | `TEAM#{team}` | `LAB#MATCH_REVIEW#{id}` | PutItem | newest Svix timestamp |
 //! | catch-all (unknown, unparseable, continuous query) | `CATCHALL` | `MSG#{svix id}` | PutItem | idempotent by key |
 //! | processed-message marker | `MSG#{svix id}` | `{family}` | PutItem, expires by TTL | — |
@@ -95,13 +95,11 @@ pub mod keys {
     pub fn connection(provider: &str) -> String {
         format!("CONN#{}", part(provider))
     }
-    /// `CONN#{provider}#EVT#{svix timestamp}#{svix id}`.
-    pub fn connection_event(provider: &str, svix_timestamp: i64, svix_id: &str) -> String {
-        format!(
-            "CONN#{}#EVT#{svix_timestamp:012}#{}",
-            part(provider),
-            part(svix_id)
-        )
+    /// `CONN#{provider}#EVT#{svix id}`. Keyed by the message alone, so every delivery of one message, whatever
+    /// timestamp each attempt was signed with and however concurrently they run, writes the same item. Svix message
+    /// ids are KSUIDs, which sort by creation time, so the history still reads in order.
+    pub fn connection_event(provider: &str, svix_id: &str) -> String {
+        format!("CONN#{}#EVT#{}", part(provider), part(svix_id))
     }
     /// `DEVICE#{device id}`.
     pub fn device(device_id: &str) -> String {
@@ -115,13 +113,9 @@ pub mod keys {
     pub fn lab(kind: &str, id: &str) -> String {
         format!("LAB#{kind}#{}", part(id))
     }
-    /// `LAB#{KIND}#{id}#EVT#{svix timestamp}#{svix id}`.
-    pub fn lab_event(kind: &str, id: &str, svix_timestamp: i64, svix_id: &str) -> String {
-        format!(
-            "LAB#{kind}#{}#EVT#{svix_timestamp:012}#{}",
-            part(id),
-            part(svix_id)
-        )
+    /// `LAB#{KIND}#{id}#EVT#{svix id}`: one item per message, like [`connection_event`].
+    pub fn lab_event(kind: &str, id: &str, svix_id: &str) -> String {
+        format!("LAB#{kind}#{}#EVT#{}", part(id), part(svix_id))
     }
     /// `MSG#{svix id}`: the catch-all record's sort key and the processed-marker's partition key.
     pub fn message(svix_id: &str) -> String {

@@ -505,7 +505,7 @@ impl Store {
         let mut written = self.put_versioned(state, svix_version(meta)).await?;
         let mut event = base_item(
             keys::user(user),
-            keys::connection_event(provider, meta.svix_timestamp, &meta.svix_id),
+            keys::connection_event(provider, &meta.svix_id),
             "connection_event",
             meta,
         );
@@ -613,7 +613,7 @@ impl Store {
 
         let mut history = base_item(
             pk,
-            keys::lab_event(lab.kind, lab.id, meta.svix_timestamp, &meta.svix_id),
+            keys::lab_event(lab.kind, lab.id, &meta.svix_id),
             "lab_event",
             meta,
         );
