@@ -324,6 +324,60 @@ async fn attempts_of_one_message_signed_at_different_times_write_one_history_ent
     }
 }
 
+#[tokio::test]
+async fn a_retry_of_an_older_connection_message_never_overtakes_a_newer_one() {
+    // A connection fails (message A), then is re-established (message B). A's delivery failed at first, so Svix
+    // retries it an hour later, signed anew, after B was stored: the state must stay B's, since Junction gives these
+    // events no time of their own and the attempt's timestamp is not when the message was created.
+    use svix_ksuid::KsuidLike;
+    let env = env().await;
+    let id_at = |ms: i64| {
+        format!(
+            "msg_{}",
+            svix_ksuid::KsuidMs::from_millis(Some(ms), None).to_base62()
+        )
+    };
+    let created_ms = 1_732_000_000_000;
+    let (older, newer) = (id_at(created_ms), id_at(created_ms + 60_000));
+    let mut error = json(&fixture("provider.connection.error"));
+    error["data"]["provider"] = "fitbit".into();
+    let error = serde_json::to_vec(&error).unwrap();
+    let connected = fixture("provider.connection.created");
+    let processor = env.processor(Family::Connections);
+    for (id, body, attempt_ts) in [
+        (&newer, &connected, 1_732_000_060),
+        (&older, &error, 1_732_003_600),
+    ] {
+        let mut meta = meta_for(id, body);
+        meta.svix_timestamp = attempt_ts;
+        let response = processor
+            .handle_batch(sqs_event(vec![sqs_record(
+                "c",
+                &meta,
+                std::str::from_utf8(body).unwrap(),
+                None,
+            )]))
+            .await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+    let conns = env
+        .store
+        .user_records_with_prefix(USER, "CONN#fitbit")
+        .await
+        .unwrap();
+    let state = conns.iter().find(|r| r.kind == "connection").unwrap();
+    assert_eq!(state.get_str("status"), Some("connected"));
+    assert_eq!(state.get_str("svix_id"), Some(newer.as_str()));
+    // Both events are in the history.
+    assert_eq!(
+        conns
+            .iter()
+            .filter(|r| r.kind == "connection_event")
+            .count(),
+        2
+    );
+}
+
 fn sleep_version(updated_at: &str, score: i64) -> Vec<u8> {
     let mut v = json(&fixture("daily.data.sleep.updated"));
     v["data"]["updated_at"] = updated_at.into();

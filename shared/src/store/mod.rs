@@ -4,15 +4,15 @@
 //!
 //! | record | `pk` | `sk` | written | wins |
 //! |---|---|---|---|---|
-//! | summary (sleep, activity, …) | `USER#{user}` | `SUM#{resource}#{id}` | PutItem | newest `updated_at`; without one, latest received |
+//! | summary (sleep, activity, …) | `USER#{user}` | `SUM#{resource}#{id}` | PutItem | newest `updated_at`; without one, newest message |
 //! | timeseries bucket (an hour; a quarter hour for heart rate) | `USER#{user}` | `TS#{resource}#{YYYY-MM-DDTHH[:MM]}#{provider}#{source type}` | read, merge, PutItem on `rev`; one attribute per sample | latest received per sample |
-//! | provider connection | `USER#{user}` | `CONN#{provider}` | PutItem | newest Svix timestamp |
+//! | provider connection | `USER#{user}` | `CONN#{provider}` | PutItem | newest message |
 //! | connection history | `USER#{user}` | `CONN#{provider}#EVT#{svix id}` | PutItem | idempotent by key |
-//! | device | `USER#{user}` | `DEVICE#{device id}` | PutItem | newest Svix timestamp |
-//! | historical pull (backfill) | `USER#{user}` | `BACKFILL#{provider}#{resource}` | UpdateItem | newest Svix timestamp |
+//! | device | `USER#{user}` | `DEVICE#{device id}` | PutItem | newest message |
+//! | historical pull (backfill) | `USER#{user}` | `BACKFILL#{provider}#{resource}` | UpdateItem | newest message |
 //! | lab order / appointment / critical result / parsing job | `USER#{user}` | `LAB#{KIND}#{id}` | PutItem | newest `updated_at`, else Svix timestamp |
 //! | lab status history | `USER#{user}` | `LAB#{KIND}#{id}#EVT#{svix id}` | PutItem | idempotent by key |
-//! | lab match review (no user in the event) | `TEAM#{team}` | `LAB#MATCH_REVIEW#{id}` | PutItem | newest Svix timestamp |
+//! | lab match review (no user in the event) | `TEAM#{team}` | `LAB#MATCH_REVIEW#{id}` | PutItem | newest message |
 //! | catch-all (unknown, unparseable, continuous query) | `CATCHALL` | `MSG#{svix id}` | PutItem | idempotent by key |
 //! | processed-message marker | `MSG#{svix id}` | `{family}` | PutItem, expires by TTL | — |
 //!
@@ -29,6 +29,11 @@
 //! sample's compact JSON (blood pressure, intervals with `start` and `end`, another unit, `72.0`). One conditional
 //! `PutItem` per bucket (read, merge, write), so a batch of N heart-rate samples costs about N × 7 bytes of write
 //! units instead of N items, and a webhook adding to a bucket re-writes at most about a kilobyte.
+//!
+//! "Newest message" is the order of the messages' creation, read from the Svix message id (`msg_` and a KSUID,
+//! the same in every delivery attempt of a message), not the `svix-timestamp` header, which is the time of the
+//! attempt: a retry of an old message that arrives after a newer one does not overwrite it. Ids that are not
+//! KSUIDs fall back to the Svix timestamp.
 
 pub mod time;
 mod writers;

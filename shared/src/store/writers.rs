@@ -63,8 +63,29 @@ fn base_item(pk: String, sk: String, kind: &str, meta: &MessageMeta) -> Item {
 }
 
 /// The version of a message without a timestamp of its own: the verified Svix timestamp.
+/// The version of state that Junction sends without a time of its own (connections, devices, historical pulls,
+/// workout streams): when the message was created. Svix message ids are `msg_` and a KSUID (millisecond-accurate in
+/// Svix), so every delivery attempt of one message carries the same creation time, and a retry of an old message
+/// never overtakes a newer one; the id follows the instant so that two messages of one millisecond still compare
+/// the same way whatever their arrival order. An id that is not a KSUID falls back to the Svix timestamp, which is
+/// the time of the attempt.
 fn svix_version(meta: &MessageMeta) -> String {
-    canonical_from_millis(meta.svix_timestamp.saturating_mul(1000))
+    match message_created_ms(&meta.svix_id) {
+        Some(ms) => format!("{}#{}", canonical_from_millis(ms), meta.svix_id),
+        None => canonical_from_millis(meta.svix_timestamp.saturating_mul(1000)),
+    }
+}
+
+/// The creation time of a Svix message id (`msg_` and a 27-character base62 KSUID), in Unix milliseconds.
+fn message_created_ms(svix_id: &str) -> Option<i64> {
+    use svix_ksuid::KsuidLike;
+    let ksuid = svix_id.strip_prefix("msg_")?;
+    if ksuid.len() != 27 || !ksuid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    svix_ksuid::KsuidMs::from_base62(ksuid)
+        .ok()
+        .map(|k| k.timestamp_millis())
 }
 
 fn json(v: &Value) -> AttributeValue {
@@ -249,7 +270,7 @@ impl Store {
     }
 
     /// A summary: replaced by a newer `updated_at`, never by an older one; without `updated_at`
-    /// (workout streams) the latest received wins.
+    /// (workout streams) the newest message wins ([`svix_version`]).
     async fn put_summary(
         &self,
         user: &str,
@@ -493,7 +514,7 @@ impl Store {
         ))
     }
 
-    /// Connection state (newest Svix timestamp wins) and a history entry for the event.
+    /// Connection state (the newest message wins, by [`svix_version`]) and a history entry for the event.
     async fn put_connection(
         &self,
         user: &str,
@@ -710,6 +731,45 @@ impl<'a> LabRecord<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_svix_message_id_versions_state_by_its_creation_time() {
+        use svix_ksuid::KsuidLike;
+        let meta = |id: &str, attempt_ts: i64| MessageMeta {
+            svix_id: id.into(),
+            event_type: "provider.connection.created".into(),
+            family: crate::family::Family::Connections,
+            svix_timestamp: attempt_ts,
+            received_at_ms: attempt_ts * 1000,
+        };
+        let id_at = |ms: i64, fill: u8| {
+            format!(
+                "msg_{}",
+                svix_ksuid::KsuidMs::from_millis(Some(ms), Some(&[fill; 15])).to_base62()
+            )
+        };
+        let (older, newer) = (id_at(1_732_000_000_000, 0xff), id_at(1_732_000_000_250, 0));
+        assert_eq!(message_created_ms(&older), Some(1_732_000_000_000));
+        // KsuidMs keeps 1/256 s, so 250 ms reads back within 4 ms.
+        assert!(
+            message_created_ms(&newer)
+                .unwrap()
+                .abs_diff(1_732_000_000_250)
+                < 4
+        );
+        // A retry of the older message, signed an hour later, still sorts below the newer one.
+        let retried = svix_version(&meta(&older, 1_732_003_600));
+        let first = svix_version(&meta(&older, 1_732_000_000));
+        assert_eq!(retried, first);
+        assert!(retried < svix_version(&meta(&newer, 1_732_000_001)));
+        // Not a KSUID (Svix's documentation example, a local tool's id): the attempt's timestamp.
+        assert_eq!(
+            svix_version(&meta("msg_p5jXN8AQM9LWM0D4loKWxJek", 1_614_265_330)),
+            canonical_from_millis(1_614_265_330_000)
+        );
+        assert_eq!(message_created_ms("msg_local_1"), None);
+        assert_eq!(message_created_ms(&older.replace("msg_", "evt_")), None);
+    }
 
     #[test]
     fn sample_attribute_is_a_function_of_the_instant() {
