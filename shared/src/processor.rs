@@ -66,14 +66,21 @@ impl Processor {
     /// Builds the processor from the environment: `TABLE_NAME` (required), `IDEMPOTENCY_TTL_DAYS`,
     /// `BATCH_CONCURRENCY`.
     pub async fn from_env(family: Family) -> Result<Self, ConfigError> {
-        let config = crate::aws::load_config().await;
+        Self::from_env_with(family, &crate::aws::load_config().await)
+    }
+
+    /// [`Processor::from_env`] with an SDK configuration already loaded (shared with the fetch queue's client).
+    pub fn from_env_with(
+        family: Family,
+        config: &aws_config::SdkConfig,
+    ) -> Result<Self, ConfigError> {
         let table = required_env("TABLE_NAME")?;
         let ttl = env_or("IDEMPOTENCY_TTL_DAYS", DEFAULT_IDEMPOTENCY_TTL_DAYS)?;
         let concurrency = env_or("BATCH_CONCURRENCY", DEFAULT_BATCH_CONCURRENCY)?.max(1);
         Ok(Self {
             family,
-            store: Store::new(aws_sdk_dynamodb::Client::new(&config), table, ttl),
-            s3: crate::aws::s3_client(&config),
+            store: Store::new(aws_sdk_dynamodb::Client::new(config), table, ttl),
+            s3: crate::aws::s3_client(config),
             concurrency,
         })
     }
@@ -212,14 +219,14 @@ impl Processor {
 /// Runs a processor on the Lambda runtime: JSON logs under the function's `LoggingConfig`, clients built once.
 pub async fn serve(family: Family) -> Result<(), lambda_runtime::Error> {
     crate::logging::init();
-    let processor = Processor::from_env(family).await?;
+    // One SDK configuration (and HTTPS client) for every client of the process.
+    let config = crate::aws::load_config().await;
+    let processor = Processor::from_env_with(family, &config)?;
     let processor = &processor;
     // Only the backfills and summaries families have events that call for a fetch; the template gives the others
     // no fetch queue, and no permission to send to it.
     let fetch = match family {
-        Family::Backfills | Family::Summaries => {
-            FetchQueue::from_env(&crate::aws::load_config().await)?
-        }
+        Family::Backfills | Family::Summaries => FetchQueue::from_env(&config)?,
         _ => None,
     };
     let fetch = fetch.as_ref();
