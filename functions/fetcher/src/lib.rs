@@ -35,6 +35,7 @@ use jwh_shared::fetch::{Commit, EnqueueError, FetchQueue, PageDone, Task, WorkIt
 use jwh_shared::store::time::parse_instant;
 use jwh_shared::store::{Store, StoreError, Written, keys};
 use serde_json::{Value, json};
+use tracing::Instrument as _;
 
 use crate::api::{ApiError, ApiKey, DataApi, RetryPolicy};
 use crate::endpoints::{Endpoint, endpoint, stream_path, summary_path, timeseries_path};
@@ -168,7 +169,10 @@ impl Fetcher {
         // One at a time: the template hands out one item per invocation, and the Data API prefers it gently.
         for record in event.records {
             let id = record.message_id.clone().unwrap_or_default();
-            if self.handle_record(record).await.is_err() {
+            // One span per message, as in the processors: every line logged while handling it (Data API
+            // retries, catch-all fallbacks) names its message id.
+            let span = tracing::info_span!("message", message_id = %id);
+            if self.handle_record(record).instrument(span).await.is_err() {
                 response.add_failure(id);
             }
         }
@@ -591,6 +595,83 @@ mod tests {
             ]
         );
         assert_eq!(canonical(&first.start), "2024-01-01T00:00:00.000000Z");
+    }
+
+    /// Collects what the JSON formatter writes.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> lambda_runtime::tracing::subscriber::fmt::MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Captured {
+            self.clone()
+        }
+    }
+
+    /// A fetcher whose clients are never called: the work items given to it fail before any request.
+    fn offline_fetcher() -> Fetcher {
+        let region = aws_config::Region::new("us-east-1");
+        let ddb = aws_sdk_dynamodb::Config::builder()
+            .behavior_version_latest()
+            .region(region.clone())
+            .build();
+        let sqs = aws_sdk_sqs::Config::builder()
+            .behavior_version_latest()
+            .region(region)
+            .build();
+        Fetcher {
+            store: Store::new(aws_sdk_dynamodb::Client::from_conf(ddb), "t", 7),
+            queue: FetchQueue {
+                sqs: aws_sdk_sqs::Client::from_conf(sqs),
+                url: "https://sqs.local/fetch".into(),
+                chunk_days: 7,
+            },
+            api: DataApi::new(
+                "https://api.invalid",
+                ApiKey::new("k"),
+                RetryPolicy::default(),
+                Duration::from_secs(1),
+            ),
+        }
+    }
+
+    #[tokio::test]
+    async fn every_line_logged_for_a_message_names_its_message_id() {
+        let captured = Captured::default();
+        let subscriber = jwh_shared::logging::json_subscriber(
+            captured.clone(),
+            lambda_runtime::tracing::subscriber::filter::LevelFilter::INFO,
+        );
+        let _default = tracing::subscriber::set_default(subscriber);
+        let event: SqsEvent = serde_json::from_value(json!({"Records": [
+            {"messageId": "m-1", "body": "not a work item", "messageAttributes": {}}
+        ]}))
+        .unwrap();
+        let response = offline_fetcher().handle_batch(event).await;
+        let failed: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, vec!["m-1"]);
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<Value> = logs
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 1, "{logs}");
+        assert_eq!(lines[0]["span"]["name"], "message", "{logs}");
+        assert_eq!(lines[0]["span"]["message_id"], "m-1", "{logs}");
     }
 
     #[test]
