@@ -2,10 +2,11 @@
 # .tools/venv, installed at pinned versions by `make tools`; Rust comes from the machine's rustup toolchain.
 #
 #   make tools          install the pinned tools into .tools/ (quick when already installed)
-#   make test           what CI runs: fmt check, clippy -D warnings, cargo test, lint-template, e2e (TEST_STEPS)
+#   make test           what CI runs: every step of TEST_STEPS, then the time each one took
 #   make build          sam build: arm64 bootstrap binaries through cargo-lambda + zig, in .aws-sam/build
 #   make lint-template  sam validate --lint, cfn-lint with the serverless rules, and the template tests
-#   make fmt / clippy   format the workspace / lint it with warnings as errors
+#   make feature-graph  check that the tests build every function with the features it ships with
+#   make fmt / clippy   format the workspace / lint it with warnings as errors (building it for the tests)
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -22,10 +23,22 @@ export SAM_CLI_TELEMETRY := 0
 ARM64_TARGET := aarch64-unknown-linux-gnu
 CARGO ?= cargo
 
-# `make test` runs these in order; add a step by appending its target name.
-TEST_STEPS := check unit-test lint-template e2e
+# One build of the workspace serves every step. Clippy runs as the compiler of the workspace's own crates inside the
+# build (what `cargo clippy` does in check mode, here with code generation), so the dependencies are compiled once,
+# by rustc, for the lints, the tests, the local stack and jwh alike. Every cargo command below, and those that
+# `make dev` and the end-to-end tests run, inherit it; a plain `cargo build` by hand recompiles only our crates.
+CLIPPY_DRIVER := $(shell rustc --print sysroot 2>/dev/null)/bin/clippy-driver
+ifneq ($(wildcard $(CLIPPY_DRIVER)),)
+export RUSTC_WORKSPACE_WRAPPER := $(CLIPPY_DRIVER)
+export CLIPPY_ARGS := -D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
+endif
 
-.PHONY: help tools test check fmt fmt-check clippy unit-test lint-template template-test build arm64-std build-sizes
+# `make test` runs these in order, stopping at the first that fails, and prints each one's time at the end.
+TEST_STEPS := tools fmt-check feature-graph clippy unit-test lint-template e2e
+STEP_TIMES := target/make-test-steps.txt
+
+.PHONY: help tools test check fmt fmt-check feature-graph clippy unit-test lint-template template-test build \
+	arm64-std build-sizes
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -42,9 +55,18 @@ $(TOOLS_STAMP): infra/tools/requirements.txt infra/tools/install.sh
 
 # --- Rust --------------------------------------------------------------------------------------------------------
 
-test: $(TEST_STEPS)
+test:
+	@mkdir -p $(dir $(STEP_TIMES)); : > $(STEP_TIMES); status=0; started=$$(date +%s); \
+	for step in $(TEST_STEPS); do \
+	  t0=$$(date +%s); \
+	  $(MAKE) --no-print-directory $$step || status=$$?; \
+	  printf '%-15s %5d s%s\n' "$$step" $$(( $$(date +%s) - t0 )) "$$( [ $$status = 0 ] || echo '  FAILED')" >> $(STEP_TIMES); \
+	  [ $$status = 0 ] || break; \
+	done; \
+	printf '%-15s %5d s\n' total $$(( $$(date +%s) - started )) >> $(STEP_TIMES); \
+	echo; echo "== make test: time per step"; cat $(STEP_TIMES); exit $$status
 
-check: fmt-check clippy
+check: fmt-check feature-graph clippy
 
 fmt:
 	$(CARGO) fmt --all
@@ -52,8 +74,14 @@ fmt:
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
+feature-graph:
+	python3 infra/tools/feature_graph.py
+
+# Lints every target with warnings as errors while building it: the test binaries, the benches (as tests) and every
+# binary of the workspace (the functions, jwh), which `make dev` and the end-to-end tests then run as built.
 clippy:
-	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) test --workspace --all-targets --locked --no-run
+	$(CARGO) build --workspace --bins --locked
 
 unit-test: $(TOOLS_STAMP)
 	$(CARGO) test --workspace --locked

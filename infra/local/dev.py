@@ -5,10 +5,10 @@
     infra/local/dev.sh --stop          stop the stack started from this state directory
     infra/local/dev.sh --status        say whether it runs, and where
 
-Steps: start moto on loopback; create the queues, dead-letter queues, bucket, table and signing secret that
-template.yaml describes (infra/local/stack.py); write `stack.env` (for you and `jwh`) and `functions.env` (the
-functions' environment, resolved from the template); build the function binaries; start `cargo lambda watch`
-serving all of them; invoke each once until it answers; start the bridge (infra/local/bridge.py) that feeds each
+Steps: start moto on loopback (infra/local/moto_server.py: moto with requests applied one at a time); create the
+queues, dead-letter queues, bucket, table and signing secret that template.yaml describes (infra/local/stack.py);
+write `stack.env` (for you and `jwh`) and `functions.env` (the functions' environment, resolved from the template);
+build the workspace's binaries; start `cargo lambda watch` serving all of them; invoke each once until it answers; start the bridge (infra/local/bridge.py) that feeds each
 processor from its queue.
 
 Environment (all optional):
@@ -344,16 +344,16 @@ def create_stack(moto_url: str, lambda_url: str, state: pathlib.Path) -> tuple[T
     return template, stack_env
 
 
-def build_functions(binaries: list[str]) -> None:
-    """Builds each function the way cargo lambda watch runs it (`cargo run --bin X`: one binary per cargo call, so
-    the features match and its first invocation does not rebuild)."""
-    for binary in binaries:
-        started = time.monotonic()
-        say(f"building {binary}")
-        result = subprocess.run(["cargo", "build", "--bin", binary], cwd=ROOT)
-        if result.returncode != 0:
-            raise StartupError(f"cargo build --bin {binary} failed")
-        say(f"built {binary} in {time.monotonic() - started:.0f} s")
+def build_functions() -> None:
+    """Builds every binary of the workspace in one cargo call, as `make test` does: the features are those of the
+    tests and of each shipped function (infra/tools/feature_graph.py checks it), and `cargo lambda watch` (`cargo
+    run --bin X` at the workspace root, which resolves features the same way) finds each binary fresh."""
+    started = time.monotonic()
+    say("building the workspace's binaries")
+    result = subprocess.run(["cargo", "build", "--workspace", "--bins", "--locked"], cwd=ROOT)
+    if result.returncode != 0:
+        raise StartupError("cargo build --workspace --bins failed")
+    say(f"built in {time.monotonic() - started:.0f} s")
 
 
 def check_invocation(status: int, body: bytes) -> bool:
@@ -424,9 +424,9 @@ def banner(env: dict[str, str], state: pathlib.Path, background: bool) -> str:
     settings        {rel(state / 'stack.env')}     logs {rel(state / 'logs')}/
 
   next:{where}
-    cargo run -q -p jwh -- send shared/testdata/junction/fixtures     (or `jwh send ...` with jwh on PATH)
-    cargo run -q -p jwh -- query --user {fixture_user()}
-    cargo run -q -p jwh -- dlq list
+    target/debug/jwh send shared/testdata/junction/fixtures     (built with the stack; or `jwh` on PATH)
+    target/debug/jwh query --user {fixture_user()}
+    target/debug/jwh dlq list
   stop: {stop}
 """
 
@@ -478,8 +478,8 @@ def start(background: bool) -> int:
         lambda_port = choose_port("JWH_DEV_LAMBDA_PORT", 9000)
         moto_url, lambda_url = f"http://{HOST}:{moto_port}", f"http://{HOST}:{lambda_port}"
 
-        moto = spawn("moto", [str(VENV_BIN / "moto_server"), "-H", HOST, "-p", str(moto_port)], logs / "moto.log",
-                     pids)
+        moto = spawn("moto", [str(VENV_BIN / "python"), str(HERE / "moto_server.py"), "-H", HOST, "-p", str(moto_port)],
+                     logs / "moto.log", pids)
         wait_until("moto", lambda: http("GET", f"{moto_url}/moto-api/data.json", timeout=2)[0] == 200, 30, moto,
                    logs / "moto.log")
         say(f"moto on {moto_url}")
@@ -487,10 +487,7 @@ def start(background: bool) -> int:
         template, env = create_stack(moto_url, lambda_url, state)
         say(f"created {len(template.physical)} resources from template.yaml")
 
-        binaries = [f.binary for f in template.functions().values()]
-        build_started = time.monotonic()
-        build_functions(binaries)
-        say(f"functions built in {time.monotonic() - build_started:.0f} s")
+        build_functions()
 
         watch_cmd = [str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "--invoke-address", HOST,
                      "--invoke-port", str(lambda_port), "--env-file", str(state / "functions.env")]

@@ -84,6 +84,17 @@ impl MessageMeta {
         attrs
     }
 
+    /// The record Lambda's SQS event source mapping hands a processor for the message `message_id` that the
+    /// ingest function sent with `body` and these attributes (see [`lambda_record`]).
+    pub fn to_lambda_record(
+        &self,
+        message_id: &str,
+        body: &str,
+        claim_check: Option<&ClaimCheck>,
+    ) -> SqsMessage {
+        lambda_record(message_id, body, &self.to_sqs_attributes(claim_check))
+    }
+
     /// Bytes SQS counts for these attributes (name, data type and value of each; numbers at their widest).
     pub fn attributes_size(&self) -> usize {
         let fixed = [
@@ -139,6 +150,33 @@ impl MessageMeta {
             received_at_ms,
         })
     }
+}
+
+/// An SQS message as Lambda's event source mapping delivers it to a processor: its id, body and message attributes
+/// (receive count 1). Tests, benches and replays build processor input with it.
+pub fn lambda_record(
+    message_id: &str,
+    body: &str,
+    attributes: &HashMap<String, MessageAttributeValue>,
+) -> SqsMessage {
+    let attributes: serde_json::Map<String, serde_json::Value> = attributes
+        .iter()
+        .map(|(k, v)| {
+            let value =
+                serde_json::json!({"stringValue": v.string_value(), "dataType": v.data_type()});
+            (k.clone(), value)
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({
+        "messageId": message_id,
+        "receiptHandle": format!("rh-{message_id}"),
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": attributes,
+        "eventSource": "aws:sqs",
+        "awsRegion": "us-east-1"
+    }))
+    .expect("an SQS record")
 }
 
 /// Where a claim-checked body is kept.

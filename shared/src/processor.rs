@@ -35,6 +35,9 @@ pub struct Processor {
     pub store: Store,
     /// Reads claim-checked bodies.
     pub s3: aws_sdk_s3::Client,
+    /// Where the fetch a stored event calls for (a historical window, a workout stream) is enqueued; `None` for a
+    /// family without such events, or with the fetcher disabled (see [`crate::fetch`]).
+    pub fetch: Option<FetchQueue>,
     /// Records of one batch processed at once.
     pub concurrency: usize,
 }
@@ -63,40 +66,30 @@ pub enum ProcessError {
 }
 
 impl Processor {
-    /// Builds the processor from the environment: `TABLE_NAME` (required), `IDEMPOTENCY_TTL_DAYS`,
-    /// `BATCH_CONCURRENCY`.
-    pub async fn from_env(family: Family) -> Result<Self, ConfigError> {
-        Self::from_env_with(family, &crate::aws::load_config().await)
-    }
-
-    /// [`Processor::from_env`] with an SDK configuration already loaded (shared with the fetch queue's client).
-    pub fn from_env_with(
-        family: Family,
-        config: &aws_config::SdkConfig,
-    ) -> Result<Self, ConfigError> {
+    /// Builds the processor from the environment, with an SDK configuration already loaded (one for every client
+    /// of the process): `TABLE_NAME` (required), `IDEMPOTENCY_TTL_DAYS`, `BATCH_CONCURRENCY`, and for the backfills
+    /// and summaries families the fetch queue ([`FetchQueue::from_env`]).
+    pub fn from_env(family: Family, config: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         let table = required_env("TABLE_NAME")?;
         let ttl = env_or("IDEMPOTENCY_TTL_DAYS", DEFAULT_IDEMPOTENCY_TTL_DAYS)?;
         let concurrency = env_or("BATCH_CONCURRENCY", DEFAULT_BATCH_CONCURRENCY)?.max(1);
+        // Only the backfills and summaries families have events that call for a fetch; the template gives the
+        // others no fetch queue, and no permission to send to it.
+        let fetch = match family {
+            Family::Backfills | Family::Summaries => FetchQueue::from_env(config)?,
+            _ => None,
+        };
         Ok(Self {
             family,
             store: Store::new(aws_sdk_dynamodb::Client::new(config), table, ttl),
             s3: crate::aws::s3_client(config),
+            fetch,
             concurrency,
         })
     }
 
     /// Processes a batch; the response names exactly the records that failed.
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        self.handle_batch_with(event, None).await
-    }
-
-    /// [`Processor::handle_batch`], enqueueing the fetch each stored event calls for when a fetch queue is given
-    /// (see [`crate::fetch`]).
-    pub async fn handle_batch_with(
-        &self,
-        event: SqsEvent,
-        fetch: Option<&FetchQueue>,
-    ) -> SqsBatchResponse {
         let results: Vec<(String, Result<Outcome, ProcessError>)> = futures::stream::iter(
             event.records,
         )
@@ -104,7 +97,7 @@ impl Processor {
             let id = record.message_id.clone().unwrap_or_default();
             let span =
                 tracing::info_span!("message", message_id = %id, family = self.family.as_str());
-            async move { (id, self.handle_record_with(record, fetch).await) }.instrument(span)
+            async move { (id, self.handle_record(record).await) }.instrument(span)
         })
         .buffer_unordered(self.concurrency)
         .collect()
@@ -120,15 +113,6 @@ impl Processor {
 
     /// Processes one record, logging one line with its outcome (ids, counts and error kinds only).
     pub async fn handle_record(&self, record: SqsMessage) -> Result<Outcome, ProcessError> {
-        self.handle_record_with(record, None).await
-    }
-
-    /// [`Processor::handle_record`] with an optional fetch queue.
-    pub async fn handle_record_with(
-        &self,
-        record: SqsMessage,
-        fetch: Option<&FetchQueue>,
-    ) -> Result<Outcome, ProcessError> {
         let started = Instant::now();
         let msg = match IncomingMessage::from_record(record, &self.s3).await {
             Ok(m) => m,
@@ -137,7 +121,7 @@ impl Processor {
                 return Err(e.into());
             }
         };
-        let result = self.process_with(&msg, fetch).await;
+        let result = self.process(&msg).await;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         let meta = &msg.meta;
         match &result {
@@ -158,18 +142,10 @@ impl Processor {
         result
     }
 
-    /// Stores one message unless this family already processed it.
+    /// Stores one message unless this family already processed it. With a fetch queue, a stored historical pull
+    /// or workout-stream notice also enqueues its first fetch work item, before the message is marked processed (so
+    /// a failed send is retried with it).
     pub async fn process(&self, msg: &IncomingMessage) -> Result<Outcome, ProcessError> {
-        self.process_with(msg, None).await
-    }
-
-    /// [`Processor::process`]; with a fetch queue, a stored historical pull or workout-stream notice also enqueues
-    /// its first fetch work item, before the message is marked processed (so a failed send is retried with it).
-    pub async fn process_with(
-        &self,
-        msg: &IncomingMessage,
-        fetch: Option<&FetchQueue>,
-    ) -> Result<Outcome, ProcessError> {
         let meta = &msg.meta;
         if self.store.is_processed(&meta.svix_id, self.family).await? {
             return Ok(Outcome::Duplicate);
@@ -188,7 +164,7 @@ impl Processor {
             _ => match parse_event(&msg.body) {
                 Ok(event) => {
                     let written = self.store.write_event(&event, meta).await?;
-                    if let Some(queue) = fetch
+                    if let Some(queue) = &self.fetch
                         && let Some(item) =
                             WorkItem::for_event(&event, &meta.svix_id, queue.chunk_days)
                     {
@@ -221,18 +197,11 @@ pub async fn serve(family: Family) -> Result<(), lambda_runtime::Error> {
     crate::logging::init();
     // One SDK configuration (and HTTPS client) for every client of the process.
     let config = crate::aws::load_config().await;
-    let processor = Processor::from_env_with(family, &config)?;
+    let processor = Processor::from_env(family, &config)?;
     let processor = &processor;
-    // Only the backfills and summaries families have events that call for a fetch; the template gives the others
-    // no fetch queue, and no permission to send to it.
-    let fetch = match family {
-        Family::Backfills | Family::Summaries => FetchQueue::from_env(&config)?,
-        _ => None,
-    };
-    let fetch = fetch.as_ref();
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
-            Ok::<_, lambda_runtime::Error>(processor.handle_batch_with(event.payload, fetch).await)
+            Ok::<_, lambda_runtime::Error>(processor.handle_batch(event.payload).await)
         },
     ))
     .await
@@ -241,10 +210,7 @@ pub async fn serve(family: Family) -> Result<(), lambda_runtime::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
-    use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
-    use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
-    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use jwh_testkit::stub::{Stub, json_error, ok};
 
     use crate::envelope::{MessageMeta, attr};
 
@@ -262,64 +228,38 @@ mod tests {
             svix_timestamp: 1_732_000_000,
             received_at_ms: 1_732_000_000_000,
         };
-        let attrs: serde_json::Map<String, serde_json::Value> = meta
-            .to_sqs_attributes(None)
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    serde_json::json!({"stringValue": v.string_value(), "dataType": v.data_type()}),
-                )
-            })
-            .collect();
-        assert!(attrs.contains_key(attr::SVIX_ID));
-        serde_json::from_value(serde_json::json!({
-            "messageId": message_id, "body": body.to_string(), "messageAttributes": attrs
-        }))
-        .unwrap()
+        let record = meta.to_lambda_record(message_id, &body.to_string(), None);
+        assert!(record.message_attributes.contains_key(attr::SVIX_ID));
+        record
+    }
+
+    /// Whether a DynamoDB call writes an item of this partition.
+    fn writes_partition(call: &jwh_testkit::stub::Call, pk: &str) -> bool {
+        call.is("PutItem") && call.body.contains(&format!(r#""pk":{{"S":"{pk}"}}"#))
     }
 
     /// DynamoDB throttles the writes of one user's record (past the SDK's own retries): exactly that message
     /// fails, the others are stored and acknowledged.
     #[tokio::test]
     async fn throttling_fails_only_the_affected_record() {
-        let no_marker = mock!(aws_sdk_dynamodb::Client::get_item)
-            .then_output(|| GetItemOutput::builder().build());
-        let throttled = mock!(aws_sdk_dynamodb::Client::put_item)
-            .match_requests(|r| {
-                r.item()
-                    .and_then(|i| i.get("pk"))
-                    .and_then(|v| v.as_s().ok())
-                    .is_some_and(|pk| pk == "USER#slow")
-            })
-            .then_error(|| {
-                PutItemError::ProvisionedThroughputExceededException(
-                    // As the SDK deserialises it from DynamoDB's response: the code is in the error metadata.
-                    ProvisionedThroughputExceededException::builder()
-                        .message("slow down")
-                        .meta(
-                            aws_sdk_dynamodb::error::ErrorMetadata::builder()
-                                .code("ProvisionedThroughputExceededException")
-                                .message("slow down")
-                                .build(),
-                        )
-                        .build(),
+        // Every read finds nothing (no marker), every write passes, but those of USER#slow, which DynamoDB
+        // throttles. SDK retries are off: what is tested is what happens once they are spent.
+        let aws = Stub::new(|call| {
+            if writes_partition(call, "USER#slow") {
+                json_error(
+                    "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                    "slow down",
                 )
-            });
-        let ok = mock!(aws_sdk_dynamodb::Client::put_item)
-            .then_output(|| PutItemOutput::builder().build());
-        // SDK retries off: the mock answers each rule on the first attempt only; what is tested here is what
-        // happens once the SDK's own retries are spent.
-        let ddb = mock_client!(
-            aws_sdk_dynamodb,
-            RuleMode::MatchAny,
-            &[&no_marker, &throttled, &ok],
-            |c| { c.retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()) }
-        );
+            } else {
+                ok()
+            }
+        });
+        let config = aws.sdk_config();
         let processor = Processor {
             family: Family::Summaries,
-            store: Store::new(ddb, "t", 7),
-            s3: mock_client!(aws_sdk_s3, RuleMode::MatchAny, &[]),
+            store: Store::new(aws_sdk_dynamodb::Client::new(&config), "t", 7),
+            s3: aws_sdk_s3::Client::new(&config),
+            fetch: None,
             concurrency: 3,
         };
         let event: SqsEvent = serde_json::from_value(serde_json::json!({
@@ -331,6 +271,11 @@ mod tests {
             matches!(single, Err(ProcessError::Store(ref s)) if s.is_throttle()),
             "{single:?}"
         );
+        let throttled_before = aws
+            .calls()
+            .iter()
+            .filter(|c| writes_partition(c, "USER#slow"))
+            .count();
         let response = processor.handle_batch(event).await;
         let failed: Vec<&str> = response
             .batch_item_failures
@@ -339,8 +284,17 @@ mod tests {
             .collect();
         assert_eq!(failed, vec!["b"]);
         // Two records and two markers written; the throttled record wrote neither (no marker: it will be retried).
-        assert_eq!(ok.num_calls(), 4);
-        assert!(throttled.num_calls() >= 1);
+        let calls = aws.calls();
+        let stored = calls
+            .iter()
+            .filter(|c| c.is("PutItem") && !writes_partition(c, "USER#slow"))
+            .count();
+        assert_eq!(stored, 4);
+        let throttled = calls
+            .iter()
+            .filter(|c| writes_partition(c, "USER#slow"))
+            .count();
+        assert!(throttled > throttled_before);
 
         let err = processor
             .handle_record(record("b2", "slow"))

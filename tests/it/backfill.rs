@@ -165,6 +165,7 @@ impl Env {
             family,
             store: self.store.clone(),
             s3: support::s3(&self.config),
+            fetch: Some(self.queue.clone()),
             concurrency: 4,
         }
     }
@@ -176,7 +177,7 @@ impl Env {
         let record = sqs_record(&format!("m-{svix_id}"), &meta, &bytes, None);
         let response = self
             .processor(meta.family)
-            .handle_batch_with(sqs_event(vec![record]), Some(&self.queue))
+            .handle_batch(sqs_event(vec![record]))
             .await;
         assert!(response.batch_item_failures.is_empty());
     }

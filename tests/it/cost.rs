@@ -40,6 +40,7 @@ use lambda_http::Body;
 use serde_json::{Value, json};
 
 use crate::support::{self, fixture, sqs_event, sqs_record};
+use jwh_testkit::fixtures::heartrate;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// SQS bills every 64 KiB of a request's payload as one request.
@@ -246,6 +247,7 @@ impl Bench {
             family,
             store: Store::new(ddb, table, 7),
             s3: s3_client(&self.config, meter),
+            fetch: None,
             concurrency: 1,
         }
     }
@@ -316,24 +318,6 @@ fn s3_client(config: &SdkConfig, meter: &Meter) -> aws_sdk_s3::Client {
             .interceptor(meter.clone())
             .build(),
     )
-}
-
-/// A compact heart-rate event of `n` samples, `seconds_apart`, the first at `start_offset` seconds into the day.
-fn heartrate(n: i64, seconds_apart: i64, start_offset: i64) -> Vec<u8> {
-    let start = chrono::DateTime::parse_from_rfc3339("2024-11-24T00:00:00+00:00").unwrap();
-    let data: Vec<_> = (0..n)
-        .map(|i| {
-            json!({"id": null, "timezone_offset": 3600, "type": null, "unit": "bpm",
-                "timestamp": (start + chrono::Duration::seconds(start_offset + i * seconds_apart)).to_rfc3339(),
-                "value": 60 + i % 50})
-        })
-        .collect();
-    serde_json::to_vec(&json!({
-        "event_type": "daily.data.heartrate.created",
-        "data": {"source": {"provider": "apple_health_kit", "type": "watch"}, "data": data, "user_id": "u"},
-        "user_id": "u", "client_user_id": "c", "team_id": "t"
-    }))
-    .unwrap()
 }
 
 /// The naive design's DynamoDB write units for a timeseries event: one item per sample (key, provenance and the

@@ -16,9 +16,9 @@ use jwh_ingest::handler::{Ingest, SigningSecrets};
 use jwh_shared::envelope::MessageMeta;
 use jwh_shared::family::Family;
 use jwh_shared::processor::{Outcome, Processor};
-use jwh_shared::signature::{Secret, Verifier, sign};
+use jwh_shared::signature::Verifier;
 use jwh_shared::store::Store;
-use lambda_http::{Body, Request};
+use lambda_http::Request;
 use serde_json::Value;
 
 use crate::fault_proxy::{DYNAMODB_WRITES, Fault, FaultProxy, Rule};
@@ -51,16 +51,7 @@ async fn config_for(endpoint: &str) -> SdkConfig {
 }
 
 fn signed(id: &str, body: Vec<u8>) -> Request {
-    let ts = chrono::Utc::now().timestamp();
-    let sig = sign(&Secret::parse(SECRET).unwrap(), id, ts, &body);
-    http::Request::builder()
-        .method("POST")
-        .uri("/webhooks/junction")
-        .header("svix-id", id)
-        .header("svix-timestamp", ts.to_string())
-        .header("svix-signature", sig)
-        .body(Body::Binary(body))
-        .unwrap()
+    jwh_testkit::svix::request(&[SECRET], id, body)
 }
 
 /// The Svix ids of every message now in these queues (each message received once, kept invisible).
@@ -377,6 +368,7 @@ fn processor(config: &SdkConfig, table: &str, family: Family) -> Processor {
         family,
         store: Store::new(aws_sdk_dynamodb::Client::new(config), table, 7),
         s3: support::s3(config),
+        fetch: None,
         concurrency: 4,
     }
 }

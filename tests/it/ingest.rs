@@ -9,9 +9,9 @@ use jwh_shared::envelope::{IncomingMessage, attr};
 use jwh_shared::events::Resource;
 use jwh_shared::family::Family;
 use jwh_shared::processor::Processor;
-use jwh_shared::signature::{Secret, Verifier, sign};
+use jwh_shared::signature::Verifier;
 use jwh_shared::store::Store;
-use lambda_http::{Body, Request};
+use lambda_http::Request;
 
 use crate::support::{self, fixture};
 
@@ -80,16 +80,7 @@ impl Env {
 }
 
 fn signed(secret: &str, id: &str, body: Vec<u8>) -> Request {
-    let ts = chrono::Utc::now().timestamp();
-    let sig = sign(&Secret::parse(secret).unwrap(), id, ts, &body);
-    http::Request::builder()
-        .method("POST")
-        .uri("/webhooks/junction")
-        .header("svix-id", id)
-        .header("svix-timestamp", ts.to_string())
-        .header("svix-signature", sig)
-        .body(Body::Binary(body))
-        .unwrap()
+    jwh_testkit::svix::request(&[secret], id, body)
 }
 
 fn fixed(secrets: &[&str]) -> SigningSecrets {
@@ -98,22 +89,11 @@ fn fixed(secrets: &[&str]) -> SigningSecrets {
 
 /// An SDK message rendered as the Lambda SQS event record it would be.
 fn as_lambda_record(m: &aws_sdk_sqs::types::Message) -> aws_lambda_events::event::sqs::SqsMessage {
-    let attrs: serde_json::Map<String, serde_json::Value> = m
-        .message_attributes()
-        .unwrap_or(&HashMap::new())
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                serde_json::json!({"stringValue": v.string_value(), "dataType": v.data_type()}),
-            )
-        })
-        .collect();
-    serde_json::from_value(serde_json::json!({
-        "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
-        "messageAttributes": attrs
-    }))
-    .unwrap()
+    jwh_shared::envelope::lambda_record(
+        m.message_id().unwrap(),
+        m.body().unwrap(),
+        m.message_attributes().unwrap_or(&HashMap::new()),
+    )
 }
 
 #[tokio::test]
@@ -218,6 +198,7 @@ async fn a_two_mib_timeseries_body_travels_through_the_claim_check_and_is_stored
         family: Family::Timeseries,
         store: store.clone(),
         s3: support::s3(&env.config),
+        fetch: None,
         concurrency: 1,
     };
     let response = processor

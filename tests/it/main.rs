@@ -6,4 +6,5 @@ mod fault_proxy;
 mod faults;
 mod ingest;
 mod processors;
+mod race;
 mod support;

@@ -38,6 +38,7 @@ impl Env {
             family,
             store: self.store.clone(),
             s3: support::s3(&self.config),
+            fetch: None,
             concurrency: 4,
         }
     }
@@ -484,6 +485,7 @@ async fn dynamodb_unreachable_fails_every_record_for_retry() {
         family: Family::Summaries,
         store: Store::new(aws_sdk_dynamodb::Client::new(&dead), "t", 7),
         s3: support::s3(&env.config),
+        fetch: None,
         concurrency: 2,
     };
     let body = fixture("daily.data.activity.created");

@@ -16,7 +16,7 @@ use jwh_shared::signature::{Secret, Verifier, sign};
 use jwh_shared::store::Store;
 use lambda_http::Body;
 
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../it/support.rs"]
 mod support;
 
@@ -114,6 +114,7 @@ fn no_log_line_holds_a_secret_a_signature_or_health_data() {
                     family: meta.family,
                     store: store.clone(),
                     s3: support::s3(&config),
+                    fetch: None,
                     concurrency: 1,
                 };
                 let record = sqs_record("m", &meta, std::str::from_utf8(&body).unwrap(), None);
@@ -128,6 +129,7 @@ fn no_log_line_holds_a_secret_a_signature_or_health_data() {
                 family: meta.family,
                 store: Store::new(aws_sdk_dynamodb::Client::new(&dead), "t", 7),
                 s3: support::s3(&config),
+                fetch: None,
                 concurrency: 1,
             };
             let response = processor

@@ -1,7 +1,7 @@
 //! The ingest function: Junction (Svix) webhooks in through API Gateway, verified, routed and enqueued.
-//! Wiring only; the logic is in [`handler`].
+//! Wiring only; the logic is in [`handler`], and every event passes [`guard`] before `lambda_http` reads it.
 
-use jwh_ingest::handler;
+use jwh_ingest::{guard, handler};
 
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Request};
@@ -17,7 +17,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     }));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<LambdaRequest>| {
         let mut http = http.clone();
-        let event = LambdaEvent::new(handler::guard_request(event.payload), event.context);
+        let event = LambdaEvent::new(guard::guard_request(event.payload), event.context);
         async move { http.call(event).await }
     }))
     .await

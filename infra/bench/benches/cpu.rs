@@ -4,14 +4,14 @@
 //!   (`peek_event_type` then the family) and what a processor reads (`parse_event`, the typed view), beside
 //!   `serde_json::from_slice::<Value>` of the same bytes, the least any JSON receiver does;
 //! - **ingest handler** in-process at 1 KiB, 100 KiB and 1 MiB (claim check): request in, verified, routed and
-//!   handed to the SQS (and S3) client, whose transport is a local stub (aws-smithy-mocks), beside a raw
+//!   handed to the SQS (and S3) client, whose HTTP client is an in-process stub (`jwh_testkit::stub`), beside a raw
 //!   HMAC-SHA256 of the same body, the least any verifying receiver does;
 //! - **processor batch**: ten summary events, and one 1,000-sample heart-rate batch, through
 //!   `Processor::handle_batch` with DynamoDB and S3 stubbed the same way, beside parsing the same bodies as
 //!   `serde_json::Value`.
 //!
-//! The stubs answer without I/O, so what is timed is our code plus the SDK's request building, serialisation and
-//! signing, which no caller of the SDK avoids. After Criterion's groups, an interleaved timed loop measures each
+//! The stubs answer without I/O, so what is timed is our code plus the SDK's request building, serialisation,
+//! signing and response parsing, which no caller of the SDK avoids. After Criterion's groups, an interleaved timed loop measures each
 //! pair again and prints one ratio line per pair (best of rounds, so drift on this shared machine hits both alike).
 //!
 //! ```text
@@ -23,22 +23,17 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
-use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
-use aws_sdk_s3::operation::put_object::PutObjectOutput;
-use aws_sdk_sqs::operation::send_message::SendMessageOutput;
-use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use hmac::{Hmac, KeyInit, Mac};
 use jwh_ingest::handler::{Ingest, SigningSecrets};
-use jwh_shared::envelope::MessageMeta;
 use jwh_shared::events::{parse_event, peek_event_type};
 use jwh_shared::family::Family;
 use jwh_shared::processor::Processor;
-use jwh_shared::signature::{Secret, Verifier, sign};
+use jwh_shared::signature::Verifier;
 use jwh_shared::store::Store;
-use lambda_http::{Body, Request};
+use jwh_testkit::fixtures::fixture;
+use jwh_testkit::stub::Stub;
+use lambda_http::Request;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -55,28 +50,9 @@ const FAMILY_FIXTURES: [(&str, &str); 6] = [
     ("catch-all", "continuous_query.result_table.changed"),
 ];
 
-fn fixture(event_type: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/testdata/junction/fixtures")
-        .join(format!("{event_type}.json"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 /// A compact heart-rate event of `n` samples, 5 s apart.
 fn heartrate(n: i64) -> Vec<u8> {
-    let start = chrono::DateTime::parse_from_rfc3339("2024-11-24T00:00:00+00:00").unwrap();
-    let data: Vec<Value> = (0..n)
-        .map(|i| {
-            json!({"id": null, "timezone_offset": 3600, "type": null, "unit": "bpm",
-                "timestamp": (start + chrono::Duration::seconds(i * 5)).to_rfc3339(), "value": 60 + i % 50})
-        })
-        .collect();
-    serde_json::to_vec(&json!({
-        "event_type": "daily.data.heartrate.created",
-        "data": {"source": {"provider": "apple_health_kit", "type": "watch"}, "data": data, "user_id": "u"},
-        "user_id": "u", "client_user_id": "c", "team_id": "t"
-    }))
-    .unwrap()
+    jwh_testkit::fixtures::heartrate(n, 5, 0)
 }
 
 /// A heart-rate event of about `len` bytes.
@@ -89,26 +65,14 @@ fn heartrate_of_size(len: usize) -> Vec<u8> {
 // --- ingest ----------------------------------------------------------------------------------------------------
 
 fn signed_request(body: &[u8]) -> Request {
-    let ts = chrono::Utc::now().timestamp();
-    let sig = sign(&Secret::parse(SECRET).unwrap(), "msg_bench", ts, body);
-    http::Request::builder()
-        .method("POST")
-        .uri("/webhooks/junction")
-        .header("svix-id", "msg_bench")
-        .header("svix-timestamp", ts.to_string())
-        .header("svix-signature", sig)
-        .body(Body::Binary(body.to_vec()))
-        .unwrap()
+    jwh_testkit::svix::request(&[SECRET], "msg_bench", body.to_vec())
 }
 
 fn ingest() -> Ingest {
-    let send = mock!(aws_sdk_sqs::Client::send_message)
-        .then_output(|| SendMessageOutput::builder().message_id("m").build());
-    let put =
-        mock!(aws_sdk_s3::Client::put_object).then_output(|| PutObjectOutput::builder().build());
+    let config = Stub::ok().sdk_config();
     Ingest {
-        sqs: mock_client!(aws_sdk_sqs, RuleMode::MatchAny, &[&send]),
-        s3: mock_client!(aws_sdk_s3, RuleMode::MatchAny, &[&put]),
+        sqs: aws_sdk_sqs::Client::new(&config),
+        s3: aws_sdk_s3::Client::new(&config),
         queue_urls: Family::ALL.map(|f| format!("https://sqs.local/{}", f.as_str())),
         payload_bucket: "bucket".into(),
         secrets: SigningSecrets::fixed(Verifier::from_strs([SECRET]).unwrap()),
@@ -133,49 +97,23 @@ fn raw_hmac(keyed: &Hmac<Sha256>, body: &[u8]) {
 // --- processor -------------------------------------------------------------------------------------------------
 
 fn processor(family: Family) -> Processor {
-    let get =
-        mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| GetItemOutput::builder().build());
-    let put =
-        mock!(aws_sdk_dynamodb::Client::put_item).then_output(|| PutItemOutput::builder().build());
-    let update = mock!(aws_sdk_dynamodb::Client::update_item)
-        .then_output(|| UpdateItemOutput::builder().build());
+    let config = Stub::ok().sdk_config();
     Processor {
         family,
-        store: Store::new(
-            mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &[&get, &put, &update]),
-            "records",
-            7,
-        ),
-        s3: mock_client!(aws_sdk_s3, RuleMode::MatchAny, &[]),
+        store: Store::new(aws_sdk_dynamodb::Client::new(&config), "records", 7),
+        s3: aws_sdk_s3::Client::new(&config),
+        fetch: None,
         concurrency: 8,
     }
 }
 
 /// An SQS record as the event source mapping delivers what the ingest function enqueued.
 fn sqs_record(svix_id: &str, body: &[u8]) -> SqsMessage {
-    let t = peek_event_type(body).unwrap();
-    let meta = MessageMeta {
-        svix_id: svix_id.to_owned(),
-        event_type: t.as_str().into_owned(),
-        family: t.family(),
-        svix_timestamp: 1_732_000_000,
-        received_at_ms: 1_732_000_000_000,
-    };
-    let attrs: serde_json::Map<String, Value> = meta
-        .to_sqs_attributes(None)
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                json!({"stringValue": v.string_value(), "dataType": v.data_type()}),
-            )
-        })
-        .collect();
-    serde_json::from_value(json!({
-        "messageId": format!("m-{svix_id}"), "body": std::str::from_utf8(body).unwrap(),
-        "messageAttributes": attrs
-    }))
-    .unwrap()
+    jwh_testkit::events::meta_for(svix_id, body).to_lambda_record(
+        &format!("m-{svix_id}"),
+        std::str::from_utf8(body).unwrap(),
+        None,
+    )
 }
 
 struct Batch {

@@ -22,9 +22,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use jwh_shared::envelope::MessageMeta;
-use jwh_shared::events::peek_event_type;
-use jwh_shared::signature::{Secret, sign};
+use jwh_testkit::events::HttpFormat;
+use jwh_testkit::fixtures::fixture;
 use serde_json::{Value, json};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -73,15 +72,8 @@ impl EventKind {
     }
 }
 
-fn fixture(repo: &Path, event_type: &str) -> Vec<u8> {
-    std::fs::read(repo.join(format!(
-        "shared/testdata/junction/fixtures/{event_type}.json"
-    )))
-    .unwrap_or_else(|e| panic!("fixture {event_type}: {e}"))
-}
-
 /// The functions of the stack and the baseline, as built in `bin_dir`.
-pub fn functions(repo: &Path, bin_dir: &Path) -> Vec<Function> {
+pub fn functions(bin_dir: &Path) -> Vec<Function> {
     let queue_env: Vec<(String, String)> = jwh_shared::family::Family::ALL
         .iter()
         .map(|f| {
@@ -127,9 +119,9 @@ pub fn functions(repo: &Path, bin_dir: &Path) -> Vec<Function> {
         name: name.to_owned(),
         binary: bin_dir.join(binary),
         env: processor_env.clone(),
-        event: EventKind::Sqs(fixture(repo, event_type)),
+        event: EventKind::Sqs(fixture(event_type)),
     };
-    let webhook = fixture(repo, "daily.data.activity.created");
+    let webhook = fixture("daily.data.activity.created");
     vec![
         Function {
             name: "echo (baseline)".into(),
@@ -179,72 +171,25 @@ fn webhook_event(body: &[u8], svix_id: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let signature = sign(&Secret::parse(SECRET).unwrap(), svix_id, ts, body);
-    json!({
-        "version": "2.0",
-        "routeKey": "POST /webhooks/junction",
-        "rawPath": "/webhooks/junction",
-        "rawQueryString": "",
-        "headers": {
-            "content-type": "application/json",
-            "content-length": body.len().to_string(),
-            "host": "abc123.execute-api.us-east-1.amazonaws.com",
-            "user-agent": "Svix-Webhooks/1.0",
-            "svix-id": svix_id,
-            "svix-timestamp": ts.to_string(),
-            "svix-signature": signature,
-            "x-forwarded-proto": "https"
-        },
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
-            "domainPrefix": "abc123",
-            "http": {"method": "POST", "path": "/webhooks/junction", "protocol": "HTTP/1.1",
-                     "sourceIp": "203.0.113.7", "userAgent": "Svix-Webhooks/1.0"},
-            "requestId": format!("req-{svix_id}"),
-            "routeKey": "POST /webhooks/junction",
-            "stage": "$default",
-            "time": "30/Nov/2026:09:00:00 +0000",
-            "timeEpoch": ts * 1000
-        },
-        "body": std::str::from_utf8(body).expect("fixture is UTF-8"),
-        "isBase64Encoded": false
-    })
-    .to_string()
+    let mut headers = jwh_testkit::svix::headers(&[SECRET], svix_id, ts, body);
+    headers.extend([
+        ("content-length", body.len().to_string()),
+        ("host", "api.execute-api.us-east-1.amazonaws.com".to_owned()),
+        ("user-agent", "Svix-Webhooks/1.0".to_owned()),
+        ("x-forwarded-proto", "https".to_owned()),
+    ]);
+    let body = std::str::from_utf8(body).expect("fixture is UTF-8");
+    jwh_testkit::events::http_event_json(HttpFormat::HttpApi, "POST", &headers, body, false)
+        .to_string()
 }
 
 fn sqs_event(body: &[u8], svix_id: &str) -> String {
-    let event_type = peek_event_type(body).expect("fixture has an event type");
-    let meta = MessageMeta {
-        svix_id: svix_id.to_owned(),
-        event_type: event_type.as_str().into_owned(),
-        family: event_type.family(),
-        svix_timestamp: 1_732_000_000,
-        received_at_ms: 1_732_000_000_000,
-    };
-    let attributes: serde_json::Map<String, Value> = meta
-        .to_sqs_attributes(None)
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                json!({"stringValue": v.string_value(), "dataType": v.data_type()}),
-            )
-        })
-        .collect();
-    json!({"Records": [{
-        "messageId": format!("m-{svix_id}"),
-        "receiptHandle": format!("rh-{svix_id}"),
-        "body": std::str::from_utf8(body).expect("fixture is UTF-8"),
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1732000000000"},
-        "messageAttributes": attributes,
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:queue",
-        "awsRegion": "us-east-1"
-    }]})
-    .to_string()
+    let record = jwh_testkit::events::meta_for(svix_id, body).to_lambda_record(
+        &format!("m-{svix_id}"),
+        std::str::from_utf8(body).expect("fixture is UTF-8"),
+        None,
+    );
+    json!({ "Records": [record] }).to_string()
 }
 
 // --- the servers ------------------------------------------------------------------------------------------------

@@ -90,7 +90,6 @@ const SIZE_LIMIT: u64 = 6_000_000;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let repo = std::env::current_dir().expect("working directory");
     let result = match cli.command {
         Cmd::ColdStart {
             runs,
@@ -100,7 +99,7 @@ fn main() -> ExitCode {
             only,
             extra_env,
         } => {
-            let functions: Vec<_> = cold_start::functions(&repo, &bin_dir)
+            let functions: Vec<_> = cold_start::functions(&bin_dir)
                 .into_iter()
                 .enumerate()
                 .filter(|(i, f)| *i == 0 || only.is_empty() || only.contains(&f.name))

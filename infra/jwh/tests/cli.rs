@@ -5,7 +5,6 @@ use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -276,43 +275,9 @@ fn send_reads_the_stack_file_from_a_parent_directory() {
     assert_eq!(usage.status.code(), Some(2), "{}", stderr(&usage));
 }
 
-/// A moto server for this test, ended when the test process exits.
+/// A moto server of this test's own (each test creates a table of the same name), ended with the test process.
 fn moto() -> Option<String> {
-    let server = std::env::var("MOTO_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| repo_root().join(".tools/venv/bin/moto_server"));
-    // `make test` installs moto first; a missing server is a broken setup, not a reason to pass.
-    assert!(
-        server.exists(),
-        "moto_server not found at {}: run `make tools`",
-        server.display()
-    );
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let script = format!(
-        "{} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
-         while kill -0 {parent} 2>/dev/null; do sleep 0.5; done; kill $m",
-        server.display(),
-        parent = std::process::id()
-    );
-    // The watchdog shell outlives this function by design: it ends moto when the test process exits.
-    #[allow(clippy::zombie_processes)]
-    Command::new("sh")
-        .args(["-c", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Some(format!("http://127.0.0.1:{port}"))
+    Some(jwh_testkit::moto::start())
 }
 
 #[test]

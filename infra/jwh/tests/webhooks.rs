@@ -4,18 +4,16 @@
 //! reads its signing secrets from moto, as the deployed function does.
 
 use std::io::{BufRead as _, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_config::SdkConfig;
 use jwh_ingest::handler::{Ingest, SigningSecrets};
 use jwh_shared::events::EventType;
 use jwh_shared::family::Family;
-use jwh_shared::signature::{Secret, sign};
 use lambda_http::Body;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -27,50 +25,7 @@ fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// One moto server for this test binary, ended by a watchdog when the test process exits.
-fn moto() -> &'static str {
-    static ENDPOINT: OnceLock<String> = OnceLock::new();
-    ENDPOINT.get_or_init(|| {
-        let server = std::env::var("MOTO_SERVER")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| repo_root().join(".tools/venv/bin/moto_server"));
-        assert!(
-            server.exists(),
-            "moto_server not found at {}: run `make tools`",
-            server.display()
-        );
-        let port = free_port();
-        let script = format!(
-            "{} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
-             while kill -0 {parent} 2>/dev/null; do sleep 0.5; done; kill $m",
-            server.display(),
-            parent = std::process::id()
-        );
-        // The watchdog shell outlives this function by design: it ends moto when the test process exits.
-        #[allow(clippy::zombie_processes)]
-        Command::new("sh")
-            .args(["-c", &script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        format!("http://127.0.0.1:{port}")
-    })
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use jwh_testkit::moto::{endpoint as moto, free_port, unique};
 
 /// The stand-in Org Management API. It serves until its stdin closes: when this value drops, or the test
 /// process ends.
@@ -252,24 +207,7 @@ impl Jwh {
 }
 
 async fn sdk() -> SdkConfig {
-    jwh_shared::aws::config_loader()
-        .endpoint_url(moto())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
-            "testing", "testing", None, None, "moto",
-        ))
-        .load()
-        .await
-}
-
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::AtomicU32;
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    jwh_testkit::moto::sdk_config().await
 }
 
 /// The stack's signing-secret secret as the template creates it: `["whsec_REPLACE_ME"]`.
@@ -433,24 +371,8 @@ fn serve(runtime: &tokio::runtime::Runtime, ingest: Arc<Ingest>) -> String {
 
 /// A delivery as Svix makes it: signed with every secret it currently signs with.
 fn delivery(secrets: &[&str], id: &str) -> lambda_http::Request {
-    let body = std::fs::read(
-        repo_root().join("shared/testdata/junction/fixtures/daily.data.heartrate.created.json"),
-    )
-    .unwrap();
-    let ts = chrono::Utc::now().timestamp();
-    let signature = secrets
-        .iter()
-        .map(|s| sign(&Secret::parse(s).unwrap(), id, ts, &body))
-        .collect::<Vec<_>>()
-        .join(" ");
-    http::Request::builder()
-        .method("POST")
-        .uri("/webhooks/junction")
-        .header("svix-id", id)
-        .header("svix-timestamp", ts.to_string())
-        .header("svix-signature", signature)
-        .body(Body::Binary(body))
-        .unwrap()
+    let body = jwh_testkit::fixtures::fixture("daily.data.heartrate.created");
+    jwh_testkit::svix::request(secrets, id, body)
 }
 
 async fn status(ingest: &Ingest, secrets: &[&str], id: &str) -> u16 {

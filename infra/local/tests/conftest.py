@@ -45,14 +45,20 @@ def stack():
 
 @pytest.fixture(scope="session")
 def moto_url():
-    """A moto server in this process, on a free loopback port."""
-    from moto.server import ThreadedMotoServer
+    """A moto server in this process, on a free loopback port, serialized like the stack's (moto_server.py)."""
+    import threading
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    from werkzeug.serving import make_server
+
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from moto_server import make_app
+
+    server = make_server("127.0.0.1", free_port(), make_app(), threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()
 
 
 @pytest.fixture
