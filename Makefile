@@ -33,9 +33,10 @@ export RUSTC_WORKSPACE_WRAPPER := $(CLIPPY_DRIVER)
 export CLIPPY_ARGS := -D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
 endif
 
-# `make test` runs these in order, stopping at the first that fails, and prints each one's time at the end.
-TEST_STEPS := tools fmt-check feature-graph clippy unit-test lint-template e2e
-STEP_TIMES := target/make-test-steps.txt
+# `make test` runs these in order, stopping at the first that fails, and prints each one's time at the end
+# (infra/tools/test-steps.sh); TEST_STEPS_BESIDE start at once and run beside the build, which does not need them.
+TEST_STEPS_BESIDE := tools
+TEST_STEPS := fmt-check feature-graph clippy unit-test lint-template e2e
 
 .PHONY: help tools test check fmt fmt-check feature-graph clippy unit-test lint-template template-test build \
 	arm64-std build-sizes
@@ -56,15 +57,7 @@ $(TOOLS_STAMP): infra/tools/requirements.txt infra/tools/install.sh
 # --- Rust --------------------------------------------------------------------------------------------------------
 
 test:
-	@mkdir -p $(dir $(STEP_TIMES)); : > $(STEP_TIMES); status=0; started=$$(date +%s); \
-	for step in $(TEST_STEPS); do \
-	  t0=$$(date +%s); \
-	  $(MAKE) --no-print-directory $$step || status=$$?; \
-	  printf '%-15s %5d s%s\n' "$$step" $$(( $$(date +%s) - t0 )) "$$( [ $$status = 0 ] || echo '  FAILED')" >> $(STEP_TIMES); \
-	  [ $$status = 0 ] || break; \
-	done; \
-	printf '%-15s %5d s\n' total $$(( $$(date +%s) - started )) >> $(STEP_TIMES); \
-	echo; echo "== make test: time per step"; cat $(STEP_TIMES); exit $$status
+	infra/tools/test-steps.sh $(addprefix --beside ,$(TEST_STEPS_BESIDE)) $(TEST_STEPS)
 
 check: fmt-check feature-graph clippy
 
@@ -83,8 +76,16 @@ clippy:
 	$(CARGO) test --workspace --all-targets --locked --no-run
 	$(CARGO) build --workspace --bins --locked
 
+# cargo-nextest (on the project's machines beside cargo) runs each test in a process of its own, several at once:
+# the integration tests mostly wait on moto, timeouts and held requests, so this is most of their time saved. Each
+# process starts its own moto. Plain cargo test where nextest is missing.
+UNIT_TEST_THREADS ?= 6
 unit-test: $(TOOLS_STAMP)
-	$(CARGO) test --workspace --locked
+	if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  $(CARGO) nextest run --workspace --locked --test-threads $(UNIT_TEST_THREADS) --no-tests fail; \
+	else \
+	  $(CARGO) test --workspace --locked; \
+	fi
 
 # --- template ----------------------------------------------------------------------------------------------------
 
