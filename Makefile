@@ -34,9 +34,10 @@ export CLIPPY_ARGS := -D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
 endif
 
 # `make test` runs these in order, stopping at the first that fails, and prints each one's time at the end
-# (infra/tools/test-steps.sh); TEST_STEPS_BESIDE start at once and run beside the build, which does not need them.
+# (infra/tools/test-steps.sh); TEST_STEPS_BESIDE start at once and run beside the build, which does not need them;
+# steps joined with + run at the same time (the tests mostly wait on moto and queues, not on the CPU).
 TEST_STEPS_BESIDE := tools
-TEST_STEPS := fmt-check feature-graph clippy unit-test lint-template e2e
+TEST_STEPS := fmt-check feature-graph clippy unit-test+lint-template+e2e
 
 .PHONY: help tools test check fmt fmt-check feature-graph clippy unit-test lint-template template-test build \
 	arm64-std build-sizes

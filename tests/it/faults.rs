@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_sqs::types::MessageSystemAttributeName;
 use jwh_ingest::handler::{Ingest, SigningSecrets};
 use jwh_shared::envelope::MessageMeta;
 use jwh_shared::family::Family;
@@ -56,29 +55,11 @@ fn signed(id: &str, body: Vec<u8>) -> Request {
 
 /// The Svix ids of every message now in these queues (each message received once, kept invisible).
 async fn enqueued_ids(config: &SdkConfig, queues: &[String]) -> Vec<String> {
-    let sqs = aws_sdk_sqs::Client::new(config);
     let mut ids = Vec::new();
     for url in queues {
-        loop {
-            let got = sqs
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .message_attribute_names("All")
-                .message_system_attribute_names(MessageSystemAttributeName::All)
-                .visibility_timeout(600)
-                .send()
-                .await
-                .unwrap()
-                .messages
-                .unwrap_or_default();
-            if got.is_empty() {
-                break;
-            }
-            for m in got {
-                let attrs = m.message_attributes.unwrap_or_default();
-                ids.push(attrs["svix-id"].string_value().unwrap().to_owned());
-            }
+        for m in jwh_testkit::moto::receive_all(config, url, 600).await {
+            let attrs = m.message_attributes.unwrap_or_default();
+            ids.push(attrs["svix-id"].string_value().unwrap().to_owned());
         }
     }
     ids.sort();

@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 
 use aws_config::SdkConfig;
-use aws_sdk_sqs::types::MessageSystemAttributeName;
 use jwh_ingest::handler::{Ingest, SigningSecrets};
 use jwh_shared::envelope::{IncomingMessage, attr};
 use jwh_shared::events::Resource;
@@ -56,26 +55,7 @@ impl Env {
 
     /// Every message now in a queue, with its attributes, as the Lambda event source would deliver it.
     async fn drain(&self, family: Family) -> Vec<aws_sdk_sqs::types::Message> {
-        let sqs = aws_sdk_sqs::Client::new(&self.config);
-        let mut out = Vec::new();
-        loop {
-            let got = sqs
-                .receive_message()
-                .queue_url(self.queue(family))
-                .max_number_of_messages(10)
-                .message_attribute_names("All")
-                .message_system_attribute_names(MessageSystemAttributeName::All)
-                .visibility_timeout(300)
-                .send()
-                .await
-                .unwrap()
-                .messages
-                .unwrap_or_default();
-            if got.is_empty() {
-                return out;
-            }
-            out.extend(got);
-        }
+        jwh_testkit::moto::receive_all(&self.config, self.queue(family), 300).await
     }
 }
 

@@ -285,66 +285,15 @@ pub fn progress_bar(len: usize) -> ProgressBar {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
     use std::net::TcpListener;
-
-    use jwh_shared::signature::Verifier;
 
     use super::*;
 
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-    /// A one-thread HTTP/1.1 receiver on loopback that verifies each request like the ingest function: 202 if
-    /// the signature is valid, 401 otherwise. It records the svix-ids it saw and stops after `requests`.
+    /// The test kit's verifying receiver (202 when the signature is valid, 401 otherwise), for `requests`.
     fn receiver(requests: usize) -> (String, std::thread::JoinHandle<Vec<(String, u16)>>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!(
-            "http://{}/webhooks/junction",
-            listener.local_addr().unwrap()
-        );
-        let handle = std::thread::spawn(move || {
-            let verifier = Verifier::from_strs([SECRET]).unwrap();
-            let mut seen = Vec::new();
-            for stream in listener.incoming().take(requests) {
-                let mut stream = stream.unwrap();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut headers = std::collections::HashMap::new();
-                loop {
-                    let mut line = String::new();
-                    reader.read_line(&mut line).unwrap();
-                    let line = line.trim_end();
-                    if line.is_empty() {
-                        break;
-                    }
-                    if let Some((k, v)) = line.split_once(": ") {
-                        headers.insert(k.to_ascii_lowercase(), v.to_owned());
-                    }
-                }
-                let len: usize = headers["content-length"].parse().unwrap();
-                let mut body = vec![0; len];
-                reader.read_exact(&mut body).unwrap();
-                let verified = verifier.verify_parts(
-                    &headers["svix-id"],
-                    &headers["svix-timestamp"],
-                    &headers["svix-signature"],
-                    &body,
-                    unix_now(),
-                );
-                let (status, text) = match verified {
-                    Ok(_) => (202, "{\"status\":\"accepted\"}"),
-                    Err(_) => (401, "{\"error\":\"invalid signature\"}\nsecond line"),
-                };
-                write!(
-                    stream,
-                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
-                    text.len()
-                )
-                .unwrap();
-                seen.push((headers["svix-id"].clone(), status));
-            }
-            seen
-        });
-        (url, handle)
+        jwh_testkit::receiver::start(SECRET, requests)
     }
 
     fn body(label: &str, text: &str) -> Body {

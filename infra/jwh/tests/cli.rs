@@ -1,8 +1,7 @@
 //! The built `jwh` binary, end to end: exit codes, stdin, `.dev/stack.env` discovery, a real HTTP receiver on
 //! loopback, and (when moto is installed) query, dlq and replay against moto over real HTTP.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpListener;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -171,60 +170,15 @@ fn inspect_exit_codes() {
 
 /// Accepts `requests` deliveries that verify (202), answering 401 to the rest; returns the svix-ids accepted.
 fn receiver(requests: usize) -> (String, std::thread::JoinHandle<Vec<String>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!(
-        "http://{}/webhooks/junction",
-        listener.local_addr().unwrap()
-    );
-    let handle = std::thread::spawn(move || {
-        let verifier = jwh_shared::signature::Verifier::from_strs([SECRET]).unwrap();
-        let mut accepted = Vec::new();
-        for stream in listener.incoming().take(requests) {
-            let mut stream = stream.unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut headers = std::collections::HashMap::new();
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                if line.trim_end().is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = line.trim_end().split_once(": ") {
-                    headers.insert(k.to_ascii_lowercase(), v.to_owned());
-                }
-            }
-            let mut body = vec![0; headers["content-length"].parse().unwrap()];
-            reader.read_exact(&mut body).unwrap();
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs() as i64;
-            let ok = verifier
-                .verify_parts(
-                    &headers["svix-id"],
-                    &headers["svix-timestamp"],
-                    &headers["svix-signature"],
-                    &body,
-                    now,
-                )
-                .is_ok();
-            let status = if ok {
-                "202 Accepted"
-            } else {
-                "401 Unauthorized"
-            };
-            write!(
-                stream,
-                "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-            )
-            .unwrap();
-            if ok {
-                accepted.push(headers["svix-id"].clone());
-            }
-        }
-        accepted
+    let (url, handle) = jwh_testkit::receiver::start(SECRET, requests);
+    let accepted = std::thread::spawn(move || {
+        let seen = handle.join().unwrap();
+        seen.into_iter()
+            .filter(|(_, status)| *status == 202)
+            .map(|(id, _)| id)
+            .collect()
     });
-    (url, handle)
+    (url, accepted)
 }
 
 #[test]

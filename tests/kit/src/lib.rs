@@ -6,6 +6,7 @@
 //! - [`svix`]: deliveries signed as Svix signs them.
 //! - [`events`]: Lambda HTTP events (API Gateway payload 1.0 and 2.0, Function URL) from fixture files, parsed by
 //!   `lambda_http`'s own deserializers; Lambda SQS events.
+//! - [`receiver`]: a webhook receiver on loopback that verifies what senders deliver.
 //! - [`stub`]: an HTTP client for the SDK that answers every call with a canned response, for unit tests and
 //!   benches that must not touch the network.
 //!
@@ -15,6 +16,7 @@
 pub mod events;
 pub mod fixtures;
 pub mod moto;
+pub mod receiver;
 pub mod stub;
 pub mod svix;
 

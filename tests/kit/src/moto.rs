@@ -182,3 +182,32 @@ pub async fn create_bucket(config: &SdkConfig) -> String {
         .expect("create bucket");
     name
 }
+
+/// Every message now in the queue at `url`, with all its attributes, each received once and kept invisible for
+/// `visibility_timeout` seconds (so a second call does not see it again).
+pub async fn receive_all(
+    config: &SdkConfig,
+    url: &str,
+    visibility_timeout: i32,
+) -> Vec<aws_sdk_sqs::types::Message> {
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let mut out = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .visibility_timeout(visibility_timeout)
+            .send()
+            .await
+            .expect("receive")
+            .messages
+            .unwrap_or_default();
+        if got.is_empty() {
+            return out;
+        }
+        out.extend(got);
+    }
+}
