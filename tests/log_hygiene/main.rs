@@ -6,9 +6,6 @@
 //! A test binary of its own with one test: the subscriber is the process's global default, so no callsite's interest
 //! can be cached by another test's thread before it is installed.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use jwh_ingest::handler::{Ingest, SigningSecrets};
 use jwh_shared::family::Family;
 use jwh_shared::processor::Processor;
@@ -22,28 +19,9 @@ mod support;
 
 use support::{all_fixtures, meta_for, sqs_event, sqs_record};
 
+use jwh_testkit::logs::Captured;
+
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-/// Collects what the JSON formatter writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
-    }
-}
 
 /// String values of a JSON document that would identify health data if logged (long enough not to be an id
 /// fragment or a common word), and every number in a sample or result.
@@ -143,7 +121,7 @@ fn no_log_line_holds_a_secret_a_signature_or_health_data() {
             assert_eq!(response.batch_item_failures.len(), 1);
         });
     }
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     let lines: Vec<&str> = logs.lines().collect();
     // One line per request (2 x 194) and per processed message (194 + 1 failure), at the least.
     assert!(lines.len() >= 2 * 194 + 195, "{} lines", lines.len());

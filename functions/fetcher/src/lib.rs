@@ -597,27 +597,6 @@ mod tests {
         assert_eq!(canonical(&first.start), "2024-01-01T00:00:00.000000Z");
     }
 
-    /// Collects what the JSON formatter writes.
-    #[derive(Clone, Default)]
-    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> lambda_runtime::tracing::subscriber::fmt::MakeWriter<'a> for Captured {
-        type Writer = Captured;
-        fn make_writer(&'a self) -> Captured {
-            self.clone()
-        }
-    }
-
     /// A fetcher whose clients are never called: the work items given to it fail before any request.
     fn offline_fetcher() -> Fetcher {
         let region = aws_config::Region::new("us-east-1");
@@ -647,7 +626,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_line_logged_for_a_message_names_its_message_id() {
-        let captured = Captured::default();
+        let captured = jwh_testkit::logs::Captured::default();
         let subscriber = jwh_shared::logging::json_subscriber(
             captured.clone(),
             lambda_runtime::tracing::subscriber::filter::LevelFilter::INFO,
@@ -664,7 +643,7 @@ mod tests {
             .map(|f| f.item_identifier.as_str())
             .collect();
         assert_eq!(failed, vec!["m-1"]);
-        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let logs = captured.text();
         let lines: Vec<Value> = logs
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())

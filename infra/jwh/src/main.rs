@@ -471,7 +471,7 @@ async fn store(table: String, stack: Option<&StackEnv>) -> jwh_shared::store::St
 }
 
 /// Runs AWS work on a small runtime; only the commands that talk to AWS start one.
-fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, CliError> {
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, CliError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -3,6 +3,7 @@
 //! - [`moto`]: one moto server per process, serialized like real DynamoDB (`infra/local/moto_server.py`), SDK
 //!   configurations aimed at it, and fresh tables, queues and buckets.
 //! - [`fixtures`]: Junction's example bodies (`shared/testdata/junction/fixtures/`).
+//! - [`logs`]: what a tracing subscriber writes, captured in memory.
 //! - [`svix`]: deliveries signed as Svix signs them.
 //! - [`events`]: Lambda HTTP events (API Gateway payload 1.0 and 2.0, Function URL) from fixture files, parsed by
 //!   `lambda_http`'s own deserializers; Lambda SQS events.
@@ -15,6 +16,7 @@
 
 pub mod events;
 pub mod fixtures;
+pub mod logs;
 pub mod moto;
 pub mod receiver;
 pub mod stub;

@@ -16,6 +16,7 @@ mod stack;
 
 use std::collections::BTreeMap;
 
+use crate::block_on;
 use crate::exit::{CliError, Exit};
 use crate::management::{ApiError, WebhookPatch};
 use crate::stack_env::StackEnv;
@@ -117,13 +118,4 @@ pub fn run(command: WebhooksCommand) -> Result<Exit, CliError> {
 /// An Org Management API failure, as the CLI reports it.
 fn failed(e: ApiError) -> CliError {
     CliError::Failed(e.to_string())
-}
-
-/// Runs `future` to completion on a runtime of its own: the commands are blocking, the AWS SDK is async.
-fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, CliError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Failed(format!("cannot start the async runtime: {e}")))?;
-    Ok(runtime.block_on(future))
 }
