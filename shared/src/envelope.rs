@@ -152,6 +152,19 @@ impl MessageMeta {
     }
 }
 
+/// The creation time of a Svix message id (`msg_` and a 27-character base62 KSUID with millisecond precision, as
+/// Svix mints them), in Unix milliseconds; `None` for an id of another shape.
+pub fn message_created_ms(svix_id: &str) -> Option<i64> {
+    use svix_ksuid::KsuidLike;
+    let ksuid = svix_id.strip_prefix("msg_")?;
+    if ksuid.len() != 27 || !ksuid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    svix_ksuid::KsuidMs::from_base62(ksuid)
+        .ok()
+        .map(|k| k.timestamp_millis())
+}
+
 /// An SQS message as Lambda's event source mapping delivers it to a processor: its id, body and message attributes
 /// (receive count 1). Tests, benches and replays build processor input with it.
 pub fn lambda_record(

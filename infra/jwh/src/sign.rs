@@ -1,8 +1,5 @@
 //! `jwh sign`: the three Svix headers Junction would send with a body.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher as _, Hasher as _};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use jwh_shared::signature::{Secret, sign};
@@ -30,33 +27,18 @@ pub fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// A fresh Svix-style message id: `msg_` and 22 base62 characters (128 random bits).
-///
-/// The bits come from std's randomly keyed SipHash over the clock and a counter: unique enough for test
-/// deliveries, and no extra dependency. Not for anything secret.
+/// A fresh message id as Svix mints them: `msg_` and a KSUID with millisecond precision (its creation time, then
+/// random bits), 27 base62 characters. The receiver orders the versions of a record by that creation time
+/// ([`jwh_shared::envelope::message_created_ms`]), so deliveries sent with `jwh` take the same path as Junction's.
 pub fn fresh_message_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
+    use svix_ksuid::KsuidLike as _;
+    let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let word = |salt: u64| {
-        let mut h = RandomState::new().build_hasher();
-        h.write_u128(nanos);
-        h.write_u64(count);
-        h.write_u64(salt);
-        h.write_u32(std::process::id());
-        h.finish()
-    };
-    let mut n = (u128::from(word(1)) << 64) | u128::from(word(2));
-    const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut id = String::with_capacity(26);
-    id.push_str("msg_");
-    for _ in 0..22 {
-        id.push(ALPHABET[(n % 62) as usize] as char);
-        n /= 62;
-    }
-    id
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    format!(
+        "msg_{}",
+        svix_ksuid::KsuidMs::from_millis(Some(now_ms), None).to_base62()
+    )
 }
 
 #[cfg(test)]
@@ -91,14 +73,19 @@ mod tests {
     }
 
     #[test]
-    fn message_ids_look_like_svix_and_differ() {
+    fn message_ids_are_svix_ksuids_that_carry_their_creation_time() {
+        let before = unix_now() * 1000;
         let a = fresh_message_id();
         let b = fresh_message_id();
+        let after = (unix_now() + 1) * 1000;
         assert_ne!(a, b);
         for id in [&a, &b] {
-            assert_eq!(id.len(), 26, "{id}");
+            assert_eq!(id.len(), 31, "{id}");
             assert!(id.starts_with("msg_"));
             assert!(id[4..].bytes().all(|c| c.is_ascii_alphanumeric()), "{id}");
+            let created = jwh_shared::envelope::message_created_ms(id).expect("a KSUID");
+            // KsuidMs keeps 1/256 s.
+            assert!((before - 4..=after).contains(&created), "{id}: {created}");
         }
     }
 }

@@ -12,7 +12,7 @@ use super::{
     BucketSpan, CATCH_ALL_PK, KIND, PK, SK, Store, StoreError, Written, is_condition_failed, keys,
     units,
 };
-use crate::envelope::MessageMeta;
+use crate::envelope::{MessageMeta, message_created_ms};
 use crate::events::{Event, EventData, Resource, Source, Summary, TimeseriesBatch};
 
 /// A catch-all body is kept inline up to this size; DynamoDB items stop at 400 KB.
@@ -74,18 +74,6 @@ fn svix_version(meta: &MessageMeta) -> String {
         Some(ms) => format!("{}#{}", canonical_from_millis(ms), meta.svix_id),
         None => canonical_from_millis(meta.svix_timestamp.saturating_mul(1000)),
     }
-}
-
-/// The creation time of a Svix message id (`msg_` and a 27-character base62 KSUID), in Unix milliseconds.
-fn message_created_ms(svix_id: &str) -> Option<i64> {
-    use svix_ksuid::KsuidLike;
-    let ksuid = svix_id.strip_prefix("msg_")?;
-    if ksuid.len() != 27 || !ksuid.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return None;
-    }
-    svix_ksuid::KsuidMs::from_base62(ksuid)
-        .ok()
-        .map(|k| k.timestamp_millis())
 }
 
 fn json(v: &Value) -> AttributeValue {
