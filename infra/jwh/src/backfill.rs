@@ -68,8 +68,8 @@ pub struct RunArgs {
     /// Start of the window: RFC 3339, YYYY-MM-DD, or Unix seconds.
     #[arg(long, value_parser = query::parse_time)]
     from: chrono::DateTime<chrono::Utc>,
-    /// End of the window.
-    #[arg(long, value_parser = query::parse_time)]
+    /// End of the window, exclusive: RFC 3339 or Unix seconds, or YYYY-MM-DD for the end of that day.
+    #[arg(long, value_parser = query::parse_end_time)]
     to: chrono::DateTime<chrono::Utc>,
     /// Days per chunk (one summary request, or one cursor walk, each).
     #[arg(long, default_value_t = DEFAULT_CHUNK_DAYS, value_parser = clap::value_parser!(u32).range(1..=3660))]

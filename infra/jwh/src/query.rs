@@ -61,6 +61,18 @@ pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
     })
 }
 
+/// Parses the end of a window (`jwh backfill run --to`), exclusive: as [`parse_time`], except that a date alone
+/// means the end of that day (the next midnight UTC), so `--to 2024-06-30` includes the 30th.
+pub fn parse_end_time(s: &str) -> Result<DateTime<Utc>, String> {
+    let t = parse_time(s)?;
+    let date_only = s.len() == 10 && chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok();
+    Ok(if date_only {
+        t + chrono::Duration::days(1)
+    } else {
+        t
+    })
+}
+
 /// Parses `--resource` by Junction's name (`heartrate`, `sleep`, ...).
 pub fn parse_resource(s: &str) -> Result<Resource, String> {
     Resource::parse(s).ok_or_else(|| format!("unknown resource {s:?}"))
@@ -273,6 +285,19 @@ mod tests {
             "2024-11-24T00:00:00.000000Z"
         );
         assert!(parse_time("yesterday").is_err());
+        // A date alone ends a window at the end of that day; an instant stays as it is.
+        assert_eq!(
+            parse_end_time("2024-06-30").unwrap(),
+            parse_time("2024-07-01T00:00:00Z").unwrap()
+        );
+        assert_eq!(
+            parse_end_time("2024-06-30T12:00:00Z").unwrap(),
+            parse_time("2024-06-30T12:00:00Z").unwrap()
+        );
+        assert_eq!(
+            parse_end_time("1719748800").unwrap(),
+            parse_time("1719748800").unwrap()
+        );
         assert_eq!(
             parse_resource("heartrate"),
             Ok(Resource::parse("heartrate").unwrap())

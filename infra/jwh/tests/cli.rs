@@ -516,8 +516,9 @@ fn backfill_run_enqueues_the_first_page_and_status_reads_the_progress_against_mo
         "weight",
         "--from",
         "2024-01-01",
+        // A date alone ends the window at the end of that day: 2024-01-01 to 2024-03-01, 60 days.
         "--to",
-        "2024-03-01",
+        "2024-02-29",
         "--no-wait",
     ];
 

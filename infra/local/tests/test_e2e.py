@@ -557,8 +557,9 @@ def test_historical_windows_are_fetched_from_the_data_api_stand_in(stack, aws, j
     hr["data"]["data"] = [dict(hr["data"]["data"][0], timestamp="2024-01-01T05:00:00+00:00")]
     jwh("send", str(write_body("backfill-webhook.json", hr)))
     jwh("send", str(write_body("backfill-historical.json", body)))
+    # --to 2024-01-02 is the end of that day: the window is [2024-01-01, 2024-01-03), two chunks of a day.
     run = jwh("backfill", "run", "--user", BACKFILL_USER, "--provider", "oura", "--resource", "sleep",
-              "--from", "2024-01-01", "--to", "2024-01-03", "--chunk-days", "1", "--timeout", "240")
+              "--from", "2024-01-01", "--to", "2024-01-02", "--chunk-days", "1", "--timeout", "240")
     assert "finished" in run.stdout, run.stdout
 
     sqs = aws("sqs")
