@@ -182,7 +182,7 @@ pub enum SampleValue {
 pub struct LabOrder {
     /// The order id.
     pub id: String,
-    /// `data.status` (deprecated), else `last_event.status`, else the last `events[].status`.
+    /// `last_event.status`, else the last `events[].status`, else `data.status` (deprecated, and coarser).
     pub status: Option<String>,
     /// As sent.
     pub updated_at: Option<String>,
@@ -458,9 +458,13 @@ impl Reader<'_> {
 
     pub(crate) fn lab_order(&self, data: &Map<String, Value>) -> Result<LabOrder, ParseError> {
         let status_of = |event: &Value| text(event.get("status"));
-        let status = text(data.get("status"))
-            .or_else(|| data.get("last_event").and_then(status_of))
-            .or_else(|| data.get("events")?.as_array()?.last().and_then(status_of));
+        // The order's events say where it is in detail (`collecting_sample.testkit.transit_customer`); the
+        // deprecated top-level `status` only coarsely (`collecting_sample`), so it comes last.
+        let status = data
+            .get("last_event")
+            .and_then(status_of)
+            .or_else(|| data.get("events")?.as_array()?.last().and_then(status_of))
+            .or_else(|| text(data.get("status")));
         Ok(LabOrder {
             id: self.id(text(data.get("id")), "data.id")?,
             status,

@@ -276,7 +276,9 @@ fn every_fixture_parses_into_the_right_type_family_and_data() {
             (Family::Lab, EventData::LabOrder(order)) => {
                 assert!(name.starts_with("labtest.order."), "{name}");
                 assert_eq!(Some(order.id.clone()), string(&d["id"]));
-                assert_eq!(order.status, string(&d["status"]));
+                // The detailed status of the order's last event, not the deprecated coarse one.
+                assert_eq!(order.status, string(&d["last_event"]["status"]));
+                assert_ne!(order.status, string(&d["status"]), "{name}");
                 assert_eq!(order.updated_at, string(&d["updated_at"]));
                 assert_eq!(
                     keys,
@@ -417,7 +419,7 @@ fn unknown_enum_values_are_kept_as_strings() {
     assert_eq!(error.error_type.as_deref(), Some("quota_exceeded"));
 
     let mut json = fixture_json("labtest.order.updated");
-    json["data"]["status"] = json!("teleported");
+    json["data"]["last_event"]["status"] = json!("teleported");
     let EventData::LabOrder(order) = parse(&json).data else {
         panic!()
     };
@@ -697,9 +699,8 @@ fn fallbacks_for_ids_sources_and_statuses() {
     assert_eq!(summary.start.as_deref(), Some("2022-01-01T00:00:00"));
     assert_eq!(summary.end.as_deref(), Some("2022-01-01T08:00:00"));
 
-    // A lab order without the deprecated status: last_event, then the last of events.
+    // A lab order's status: last_event, then the last of events, then the deprecated top-level status.
     let mut json = fixture_json("labtest.order.created");
-    json["data"].as_object_mut().unwrap().remove("status");
     let EventData::LabOrder(order) = parse(&json).data else {
         panic!()
     };
@@ -716,6 +717,11 @@ fn fallbacks_for_ids_sources_and_statuses() {
         order.status.as_deref(),
         Some("received.testkit.requisition_created")
     );
+    json["data"].as_object_mut().unwrap().remove("events");
+    let EventData::LabOrder(order) = parse(&json).data else {
+        panic!()
+    };
+    assert_eq!(order.status.as_deref(), Some("collecting_sample"));
 }
 
 #[test]
