@@ -12,8 +12,8 @@ request can send: it runs outside the lock, as SQS receives are not conditional 
 
     python infra/local/moto_server.py [-H 127.0.0.1] [-p 5000]
 
-`tests/race` (the Rust integration tests) proves the point: many concurrent conditional puts on one new item, exactly
-one accepted. Against plain `moto_server` it fails.
+`tests/it/race.rs` (the Rust integration tests) proves the point: many concurrent conditional puts on one new item,
+exactly one accepted. Against plain `moto_server` it fails.
 """
 
 from __future__ import annotations
