@@ -61,6 +61,11 @@ def resolved(args: list[str], target: str) -> dict[str, str]:
     return {p: " / ".join(sorted(f)) for p, f in packages.items()}
 
 
+def feature_set(features: str) -> set[str]:
+    """The features in `resolved`'s text for one package (comma-separated, `/` between its build kinds)."""
+    return {f for f in re.split(r"[,/ ]+", features) if f}
+
+
 def compare(what: str, shipped: dict[str, str], tested: dict[str, str]) -> list[str]:
     problems = []
     for pkg, feats in sorted(shipped.items()):
@@ -68,8 +73,8 @@ def compare(what: str, shipped: dict[str, str], tested: dict[str, str]) -> list[
         if other is None:
             problems.append(f"{what}: {pkg} is not in the test build")
         elif other != feats:
-            extra = sorted(set(other.split(",")) - set(feats.split(",")))
-            missing = sorted(set(feats.split(",")) - set(other.split(",")))
+            extra = sorted(feature_set(other) - feature_set(feats))
+            missing = sorted(feature_set(feats) - feature_set(other))
             problems.append(f"{what}: {pkg}: under cargo test {'+' + ','.join(extra) if extra else ''}"
                             f"{' -' + ','.join(missing) if missing else ''} (shipped: {feats or 'none'})")
     return problems
