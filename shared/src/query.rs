@@ -14,6 +14,8 @@ use serde_json::{Map, Value};
 
 use crate::events::Resource;
 use crate::store::time::canonical;
+use crate::store::plan;
+use crate::store::version::OwnerRuns;
 use crate::store::{BucketSpan, CATCH_ALL_PK, KIND, PK, SK, Store, StoreError, keys};
 
 /// Any stored record, its attributes as JSON (`data` fields parsed back into JSON).
@@ -48,9 +50,24 @@ pub struct StoredSample {
     pub provider: String,
     /// Source type (`watch`).
     pub source_type: String,
+    /// `source.app_id`, when the batch had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    /// `source.device_id` (Junction's device id), when the batch had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
+    /// `source.workout_id`, when the batch had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workout_id: Option<String>,
+    /// `source.sport`, when the batch had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sport: Option<String>,
     /// The sample's instant, canonical UTC (`2024-11-24T10:00:00.000000Z`).
     pub timestamp: String,
-    /// The sample as Junction sent it, minus its timestamp and null fields.
+    /// When the message that wrote this value was created (its version), canonical UTC.
+    pub message_created_at: String,
+    /// The sample as Junction sent it, minus its timestamp and null fields (its `type` included); an interval's
+    /// `start` and `end` in canonical UTC.
     pub sample: Value,
 }
 
@@ -100,66 +117,57 @@ fn to_record(mut item: HashMap<String, AttributeValue>) -> StoredRecord {
     }
 }
 
-/// Whether a bucket attribute holds a sample (`s{seconds}` / `u{micros}`), and its offset from the bucket's start.
-fn sample_offset(name: &str) -> Option<Duration> {
-    let (unit, digits) = name.split_at_checked(1)?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let v: i64 = digits.parse().ok()?;
-    match unit {
-        "s" => Some(Duration::seconds(v)),
-        "u" => Some(Duration::microseconds(v)),
-        _ => None,
-    }
-}
-
-/// Expands a timeseries bucket record into its samples, in time order.
-///
-/// A sample attribute is either a number, the sample's `value`, whose other fields are the bucket's shared fields
-/// (attribute `d`, a JSON object); or a string, the sample's compact JSON whole. Buckets start at their `start`
-/// attribute (`2024-11-24T10`, `2024-11-24T10:15`), or at `hour` in buckets written before quarter-hour buckets.
+/// Expands a timeseries bucket record into its samples, in time order. The user, resource, bucket start and series
+/// come from the keys; each sample's version from the bucket's owner runs.
 pub fn expand_bucket(record: &StoredRecord) -> Vec<StoredSample> {
-    let get = |k: &str| record.get_str(k).unwrap_or_default().to_owned();
-    let Some(start) = record
-        .get_str("start")
-        .or(record.get_str("hour"))
-        .and_then(BucketSpan::start_of)
-    else {
+    let Some((resource, start_label, series)) = keys::parse_bucket(&record.sk) else {
         return Vec::new();
     };
+    let Some(start) = BucketSpan::start_of(&start_label) else {
+        return Vec::new();
+    };
+    let user_id = keys::unpart(record.pk.strip_prefix("USER#").unwrap_or(&record.pk));
     let shared: Map<String, Value> = record
-        .get_str("d")
+        .get_str(plan::BUCKET_SHARED)
         .and_then(|d| serde_json::from_str(d).ok())
         .unwrap_or_default();
-    let mut samples: Vec<StoredSample> = record
+    let mut stored: Vec<(u64, &Value)> = record
         .attributes
         .iter()
-        .filter_map(|(name, v)| {
-            let offset = sample_offset(name)?;
-            let sample = match v {
-                Value::Number(_) => {
-                    let mut sample = shared.clone();
-                    sample.insert("value".into(), v.clone());
-                    Value::Object(sample)
-                }
-                Value::String(text) => {
-                    serde_json::from_str(text).unwrap_or(Value::String(text.clone()))
-                }
+        .filter_map(|(name, v)| Some((plan::sample_offset(name)?, v)))
+        .collect();
+    stored.sort_by_key(|(offset, _)| *offset);
+    let runs = record
+        .get_str(plan::BUCKET_OWNERS)
+        .and_then(OwnerRuns::decode)
+        .unwrap_or_default();
+    let mut versions = runs.versions();
+    stored
+        .into_iter()
+        .filter_map(|(offset, v)| {
+            let version = versions.next().unwrap_or_default();
+            let value = match v {
+                Value::Number(n) => AttributeValue::N(n.to_string()),
+                Value::String(text) => AttributeValue::S(text.clone()),
                 _ => return None,
             };
+            let instant = start + Duration::microseconds(i64::try_from(offset).ok()?);
+            let sample = plan::decode_sample(&value, &shared)?;
             Some(StoredSample {
-                user_id: get("user_id"),
-                resource: get("resource"),
-                provider: get("provider"),
-                source_type: get("source_type"),
-                timestamp: canonical(&(start + offset)),
-                sample,
+                user_id: user_id.clone(),
+                resource: resource.as_str().to_owned(),
+                provider: series.provider.clone(),
+                source_type: series.source_type.clone(),
+                app_id: series.app_id.clone(),
+                device_id: series.device_id.clone(),
+                workout_id: series.workout_id.clone(),
+                sport: series.sport.clone(),
+                timestamp: canonical(&instant),
+                message_created_at: version.created_at(),
+                sample: plan::expand_sample(sample, &instant),
             })
         })
-        .collect();
-    samples.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
-    samples
+        .collect()
 }
 
 impl Store {
@@ -254,13 +262,46 @@ impl Store {
             .filter(|s| to.as_ref().is_none_or(|t| &s.timestamp <= t))
             .collect();
         samples.sort_by(|a, b| {
-            (&a.timestamp, &a.provider, &a.source_type).cmp(&(
+            (&a.timestamp, &a.provider, &a.source_type, &a.device_id).cmp(&(
                 &b.timestamp,
                 &b.provider,
                 &b.source_type,
+                &b.device_id,
             ))
         });
         Ok(samples)
+    }
+
+    /// A workout's fetched stream, put back together from its parts; `None` until one is fetched, or while a
+    /// newer fetch is still replacing the parts (they disagree on the version).
+    pub async fn workout_stream(
+        &self,
+        user_id: &str,
+        workout_id: &str,
+    ) -> Result<Option<Value>, StoreError> {
+        let prefix = keys::workout_stream(workout_id, 0);
+        let prefix = prefix.trim_end_matches("0000");
+        let parts = self.user_records_with_prefix(user_id, prefix).await?;
+        let Some(count) = parts
+            .first()
+            .and_then(|p| p.attributes.get("parts"))
+            .and_then(Value::as_u64)
+        else {
+            return Ok(None);
+        };
+        let version = parts[0].get_str(plan::VERSION);
+        let mut text = String::new();
+        for i in 0..count as usize {
+            let Some(part) = parts.get(i).filter(|p| p.sk == keys::workout_stream(workout_id, i))
+            else {
+                return Ok(None);
+            };
+            if part.get_str(plan::VERSION) != version {
+                return Ok(None);
+            }
+            text.push_str(part.get_str("stream").unwrap_or_default());
+        }
+        Ok(serde_json::from_str(&text).ok())
     }
 
     /// A team's records (lab match reviews, which name no user).
@@ -299,48 +340,28 @@ enum SortCondition<'a> {
 mod tests {
     use super::*;
 
-    fn bucket(attributes: Value) -> StoredRecord {
+    fn bucket(sk: &str, attributes: Value) -> StoredRecord {
         StoredRecord {
             kind: "timeseries".into(),
             pk: "USER#u".into(),
-            sk: "TS#heartrate#2024-11-24T10:15#p#watch".into(),
+            sk: sk.into(),
             attributes: attributes.as_object().unwrap().clone(),
         }
     }
 
     #[test]
-    fn buckets_expand_into_samples_in_time_order() {
-        // As buckets were written before quarter-hour buckets and shared fields: `hour`, every sample JSON.
-        let record = bucket(serde_json::json!({
-            "hour": "2024-11-24T10", "user_id": "u", "resource": "heartrate", "provider": "p",
-            "source_type": "watch", "svix_id": "msg_1",
-            "s60": "{\"value\":75}", "s0": "{\"value\":72}", "u500000": "{\"value\":73}"
-        }));
-        let samples = expand_bucket(&record);
-        let got: Vec<(&str, i64)> = samples
-            .iter()
-            .map(|s| (s.timestamp.as_str(), s.sample["value"].as_i64().unwrap()))
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                ("2024-11-24T10:00:00.000000Z", 72),
-                ("2024-11-24T10:00:00.500000Z", 73),
-                ("2024-11-24T10:01:00.000000Z", 75)
-            ]
-        );
-    }
-
-    #[test]
     fn a_number_is_the_value_plus_the_shared_fields_a_string_the_sample_whole() {
-        let record = bucket(serde_json::json!({
-            "start": "2024-11-24T10:15", "user_id": "u", "resource": "heartrate", "provider": "p",
-            "source_type": "watch", "rev": 3, "d": "{\"timezone_offset\":3600,\"unit\":\"bpm\"}",
-            "s0": 72, "s5": 72.5, "s10": "{\"unit\":\"count/min\",\"value\":73}",
-        }));
-        let got: Vec<(String, Value)> = expand_bucket(&record)
-            .into_iter()
-            .map(|s| (s.timestamp, s.sample))
+        let record = bucket(
+            "TS#heartrate#2024-11-24T10:15#p#watch#d=dev%231",
+            serde_json::json!({
+                "rev": 3, "d": "{\"timezone_offset\":3600,\"unit\":\"bpm\"}", "o": "2:mgx3b2k1a3,1:mgx3b2k2a3",
+                "s0": 72, "s5": 72.5, "u10500000": "{\"unit\":\"count/min\",\"value\":73}",
+            }),
+        );
+        let samples = expand_bucket(&record);
+        let got: Vec<(String, Value)> = samples
+            .iter()
+            .map(|s| (s.timestamp.clone(), s.sample.clone()))
             .collect();
         assert_eq!(
             got,
@@ -354,19 +375,37 @@ mod tests {
                     serde_json::json!({"timezone_offset": 3600, "unit": "bpm", "value": 72.5})
                 ),
                 (
-                    "2024-11-24T10:15:10.000000Z".into(),
+                    "2024-11-24T10:15:10.500000Z".into(),
                     serde_json::json!({"unit": "count/min", "value": 73})
                 ),
+            ]
+        );
+        assert!(samples.iter().all(|s| s.user_id == "u"
+            && s.resource == "heartrate"
+            && s.provider == "p"
+            && s.device_id.as_deref() == Some("dev#1")));
+        assert_eq!(samples[0].message_created_at, samples[1].message_created_at);
+        assert!(samples[1].message_created_at < samples[2].message_created_at);
+    }
+
+    #[test]
+    fn an_interval_comes_back_with_its_start_and_end() {
+        let record = bucket(
+            "TS#steps#2024-11-24T10#apple_health_kit#watch",
+            serde_json::json!({"d": "{\"unit\":\"count\",\"~e\":60}", "s120": 12, "s0": "{\"value\":3,\"~eu\":500000}"}),
+        );
+        let got: Vec<Value> = expand_bucket(&record).into_iter().map(|s| s.sample).collect();
+        assert_eq!(
+            got,
+            vec![
+                serde_json::json!({"value": 3, "start": "2024-11-24T10:00:00.000000Z", "end": "2024-11-24T10:00:00.500000Z"}),
+                serde_json::json!({"unit": "count", "value": 12, "start": "2024-11-24T10:02:00.000000Z", "end": "2024-11-24T10:03:00.000000Z"}),
             ]
         );
     }
 
     #[test]
-    fn only_sample_attributes_are_samples() {
-        assert_eq!(sample_offset("s3599"), Some(Duration::seconds(3599)));
-        assert_eq!(sample_offset("u1"), Some(Duration::microseconds(1)));
-        for name in ["svix_id", "source_type", "s", "u", "s1x", "x1"] {
-            assert_eq!(sample_offset(name), None, "{name}");
-        }
+    fn a_key_that_is_not_a_bucket_expands_to_nothing() {
+        assert!(expand_bucket(&bucket("SUM#sleep#x", serde_json::json!({"s0": 1}))).is_empty());
     }
 }

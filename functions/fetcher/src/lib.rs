@@ -14,8 +14,13 @@
 //! 4. enqueues the next page (the cursor, or the next chunk's first page);
 //! 5. counts the page on the backfill record, once ([`jwh_shared::store::Store::commit_page`]).
 //!
-//! A workout stream is read from `/v2/timeseries/workouts/{workout_id}/stream` and stored in its
-//! `workout_stream` summary record, under `data.stream`, beside the notice's fields.
+//! A workout stream is read from `/v2/timeseries/workouts/{workout_id}/stream` and stored beside the workout's
+//! `workout_stream` summary record, in items of its own ([`jwh_shared::store::plan::workout_stream`]), so that a
+//! later notice for the workout does not wipe it.
+//!
+//! Everything fetched is versioned by the time of the fetch ([`jwh_shared::store::version`]): the Data API
+//! answers with Junction's state at that moment, so a fetched record replaces what webhooks sent before the fetch
+//! carried, and yields to what webhooks sent after it carry.
 //!
 //! Failures (the Data API still throttling or failing after the retries that fit the invocation, DynamoDB, SQS)
 //! fail the work item: SQS delivers it again after the queue's visibility timeout, and after `maxReceiveCount`
@@ -33,7 +38,7 @@ use jwh_shared::events::{Resource, parse_event};
 use jwh_shared::family::Family;
 use jwh_shared::fetch::{Commit, EnqueueError, FetchQueue, PageDone, Task, WorkItem, chunks};
 use jwh_shared::store::time::parse_instant;
-use jwh_shared::store::{Store, StoreError, Written, keys};
+use jwh_shared::store::{Store, StoreError, Written, plan};
 use serde_json::{Value, json};
 use tracing::Instrument as _;
 
@@ -239,7 +244,6 @@ impl Fetcher {
                 let window = Window {
                     start,
                     end,
-                    last: (*chunk as usize) + 1 == plan.len(),
                     cursor: cursor.as_deref(),
                 };
                 let (records, calls, next_cursor) = match endpoint(item.resource) {
@@ -363,37 +367,18 @@ impl Fetcher {
         Ok((samples, u64::from(answer.calls), next))
     }
 
-    /// A workout stream, stored in the workout's `workout_stream` summary record beside the notice's fields.
+    /// A workout stream, stored in items of its own beside the workout's `workout_stream` summary.
     async fn stream(&self, item: &WorkItem, workout_id: &str) -> Result<Outcome, FetchError> {
         let answer = self.api.get(&stream_path(workout_id), &[]).await?;
-        let current = self
-            .store
-            .client()
-            .get_item()
-            .table_name(self.store.table())
-            .key(jwh_shared::store::PK, attr_s(keys::user(&item.user_id)))
-            .key(
-                jwh_shared::store::SK,
-                attr_s(keys::summary(Resource::WorkoutStream, workout_id)),
-            )
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?
-            .item;
-        let mut data = current
-            .as_ref()
-            .and_then(|i| i.get("data"))
-            .and_then(|v| v.as_s().ok())
-            .and_then(|s| serde_json::from_str::<Value>(s).ok())
-            .filter(Value::is_object)
-            .unwrap_or_else(|| {
-                json!({"workout_id": workout_id, "user_id": item.user_id, "source": {"provider": item.provider}})
-            });
-        data["stream"] = answer.body;
         let meta = self.meta(item, Family::Summaries);
-        self.store_data(item, Resource::WorkoutStream, data, &meta)
-            .await?;
+        let writes = plan::workout_stream(
+            &item.user_id,
+            workout_id,
+            &item.provider,
+            &answer.body,
+            &meta,
+        );
+        self.store.execute(&writes).await?;
         Ok(Outcome::Fetched {
             records: 1,
             api_calls: u64::from(answer.calls),
@@ -452,28 +437,23 @@ fn catch_all_suffix(bytes: &[u8]) -> String {
     format!("{hash:016x}")
 }
 
-fn attr_s(v: String) -> aws_sdk_dynamodb::types::AttributeValue {
-    aws_sdk_dynamodb::types::AttributeValue::S(v)
-}
-
 /// The window of one request.
 struct Window<'a> {
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-    /// Whether this is the window's last chunk.
-    last: bool,
     cursor: Option<&'a str>,
 }
 
 impl Window<'_> {
     /// Query parameters: `start_date` and `end_date` as RFC 3339 instants, `provider`, and `next_cursor` after
-    /// the first page. Junction includes both bounds, so every chunk but the last ends a second before the next one
-    /// begins: a record on a boundary is read once.
+    /// the first page. Junction includes both bounds, so a chunk ends where the next one begins: a record on the
+    /// boundary is read twice and stored once (same key, same version), and no instant between two chunks, a
+    /// sub-second sample included, belongs to neither.
     fn query(&self, provider: &str) -> Vec<(&'static str, String)> {
-        let end = if self.last {
-            self.end
-        } else {
-            self.end - chrono::Duration::seconds(1)
+        // Whole seconds, widened outwards: the start down, the end up.
+        let end = match self.end.timestamp_subsec_nanos() {
+            0 => self.end,
+            n => self.end + chrono::Duration::nanoseconds(1_000_000_000 - i64::from(n)),
         };
         let mut q = vec![
             ("start_date", rfc3339(&self.start)),
@@ -570,30 +550,43 @@ mod tests {
         let w = Window {
             start: parse_instant("2024-01-01").unwrap(),
             end: parse_instant("2024-01-08T00:00:00.5Z").unwrap(),
-            last: true,
             cursor: Some("c2"),
         };
         assert_eq!(
             w.query("oura"),
             vec![
                 ("start_date", "2024-01-01T00:00:00Z".to_owned()),
-                ("end_date", "2024-01-08T00:00:00Z".to_owned()),
+                ("end_date", "2024-01-08T00:00:01Z".to_owned()),
                 ("provider", "oura".to_owned()),
                 ("next_cursor", "c2".to_owned()),
             ]
         );
+        // A chunk that is not the window's last ends where the next begins: the samples of its last second,
+        // 23:59:59.5 included, are in it.
         let first = Window {
             cursor: None,
-            last: false,
+            end: parse_instant("2024-01-08").unwrap(),
             ..w
         };
         assert_eq!(
             first.query(""),
             vec![
                 ("start_date", "2024-01-01T00:00:00Z".to_owned()),
-                ("end_date", "2024-01-07T23:59:59Z".to_owned()),
+                ("end_date", "2024-01-08T00:00:00Z".to_owned()),
             ]
         );
+        let plan = chunks(
+            &parse_instant("2024-01-01").unwrap(),
+            &parse_instant("2024-01-15").unwrap(),
+            7,
+        );
+        let late = parse_instant("2024-01-07T23:59:59.5Z").unwrap();
+        let covered = plan.iter().any(|&(start, end)| {
+            let q = Window { start, end, cursor: None }.query("");
+            let bound = |i: usize| parse_instant(&q[i].1).unwrap();
+            bound(0) <= late && late <= bound(1)
+        });
+        assert!(covered, "{plan:?}");
         assert_eq!(canonical(&first.start), "2024-01-01T00:00:00.000000Z");
     }
 

@@ -68,6 +68,16 @@ enum KeyView<'a> {
         resource: &'static str,
         provider: &'a str,
         source_type: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        app_id: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        device_id: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        workout_id: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sport: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sample_type: Option<&'a str>,
         timestamp: &'a str,
     },
     Connection {
@@ -91,6 +101,8 @@ enum KeyView<'a> {
     },
     CriticalResult {
         order_id: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sample_id: Option<&'a str>,
     },
     MatchReview {
         id: &'a str,
@@ -116,14 +128,18 @@ impl<'a> From<&'a RecordKey> for KeyView<'a> {
             RecordKey::Sample {
                 user_id,
                 resource,
-                provider,
-                source_type,
+                series,
                 timestamp,
             } => KeyView::Sample {
                 user_id,
                 resource: resource.as_str(),
-                provider,
-                source_type,
+                provider: &series.provider,
+                source_type: &series.source_type,
+                app_id: series.app_id.as_deref(),
+                device_id: series.device_id.as_deref(),
+                workout_id: series.workout_id.as_deref(),
+                sport: series.sport.as_deref(),
+                sample_type: series.sample_type.as_deref(),
                 timestamp,
             },
             RecordKey::Connection { user_id, provider } => {
@@ -141,7 +157,13 @@ impl<'a> From<&'a RecordKey> for KeyView<'a> {
             },
             RecordKey::LabOrder { id } => KeyView::LabOrder { id },
             RecordKey::Appointment { id } => KeyView::Appointment { id },
-            RecordKey::CriticalResult { order_id } => KeyView::CriticalResult { order_id },
+            RecordKey::CriticalResult {
+                order_id,
+                sample_id,
+            } => KeyView::CriticalResult {
+                order_id,
+                sample_id: sample_id.as_deref(),
+            },
             RecordKey::MatchReview { id } => KeyView::MatchReview { id },
             RecordKey::ParsingJob { id } => KeyView::ParsingJob { id },
             RecordKey::Message => KeyView::Message,
@@ -183,7 +205,7 @@ mod tests {
                 "keys": [{
                     "kind": "sample", "user_id": "4a29dbc7-6db3-4c83-bfac-70a20a4be1b2",
                     "resource": "heartrate", "provider": "apple_health_kit", "source_type": "watch",
-                    "timestamp": "2024-11-24T10:00:00+00:00",
+                    "app_id": "com.apple.health", "timestamp": "2024-11-24T10:00:00+00:00",
                 }],
             })
         );

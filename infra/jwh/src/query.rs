@@ -193,13 +193,15 @@ mod tests {
                 "summary",
                 json!({"resource": "activity", "calendar_date": "2024-11-26"}),
             ),
-            record(
-                "timeseries",
-                json!({
-                    "hour": "2024-11-24T10", "user_id": "u", "resource": "heartrate", "provider": "p",
-                    "source_type": "watch", "s0": "{\"value\":72}", "s3599": "{\"value\":80}",
-                }),
-            ),
+            StoredRecord {
+                kind: "timeseries".into(),
+                pk: "USER#u".into(),
+                sk: "TS#steps#2024-11-24T10#p#watch".into(),
+                attributes: json!({"rev": 1, "o": "2:m3vfh34000", "s0": "{\"value\":72}", "s3599": "{\"value\":80}"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            },
             record("connection", json!({"provider": "oura"})),
         ]
     }
@@ -230,8 +232,9 @@ mod tests {
         assert_eq!(
             got[2],
             json!({
-                "user_id": "u", "resource": "heartrate", "provider": "p", "source_type": "watch",
-                "timestamp": "2024-11-24T10:00:00.000000Z", "sample": {"value": 72},
+                "user_id": "u", "resource": "steps", "provider": "p", "source_type": "watch",
+                "timestamp": "2024-11-24T10:00:00.000000Z",
+                "message_created_at": "2024-11-24T10:00:00.000000Z", "sample": {"value": 72},
             })
         );
         assert_eq!(got[4]["attributes"]["provider"], "oura");
@@ -250,7 +253,7 @@ mod tests {
             text[0]
         );
         assert!(
-            text[2].starts_with(r#"{"user_id":"u","resource":"heartrate","#),
+            text[2].starts_with(r#"{"user_id":"u","resource":"steps","#),
             "{}",
             text[2]
         );

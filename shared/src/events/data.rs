@@ -55,8 +55,12 @@ pub struct Source {
     pub source_type: Option<String>,
     /// `source.app_id`, else `source_app_id`.
     pub app_id: Option<String>,
-    /// `source.device_id`, else `source_device_id`.
+    /// `source.device_id`, else `source_device_id`: Junction's device id ([`Device::id`]).
     pub device_id: Option<String>,
+    /// `source.workout_id`: the workout that workout-stream samples (`workout_distance`, …) belong to.
+    pub workout_id: Option<String>,
+    /// `source.sport`: the sport slug of workout-stream samples; `wheelchair_pushing` on all-day `distance`.
+    pub sport: Option<String>,
 }
 
 /// `provider.connection.created`.
@@ -84,8 +88,10 @@ pub struct ProviderConnectionError {
 /// `provider.device.created` / `.updated`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
-    /// `data.device_id` (the provider's device id), else `data.id` (Junction's; all zeros in its own example).
+    /// `data.id`: Junction's device id, the one data records name in `source.device_id`; else `data.device_id`.
     pub id: String,
+    /// `data.device_id`: the provider's own id for the device (a serial, a MAC address), when it has one.
+    pub provider_device_id: Option<String>,
     /// The provider's slug.
     pub provider: Option<String>,
     /// `data.source_type`: `watch`, `phone`, `scale`, ... (non-exhaustive).
@@ -136,11 +142,14 @@ pub struct TimeseriesBatch {
     pub samples: Vec<TimeseriesSample>,
 }
 
-/// One timeseries sample. Identified, for a user and resource, by the batch's source provider and type and
-/// its `timestamp`; the latest value received replaces earlier ones.
+/// One timeseries sample. Identified, for a user and resource, by the batch's source (provider, type, app,
+/// device, workout, sport), the sample's `type` where it names the measurement
+/// ([`crate::events::Resource::sample_type_is_identity`]) and its instant; the version from the newest message
+/// replaces earlier ones.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TimeseriesSample {
-    /// As sent.
+    /// The sample's instant, as sent: `timestamp`, else (interval samples, whose `timestamp` the spec deprecates
+    /// as "the start time (inclusive) of the interval") `start`.
     pub timestamp: String,
     /// `value`, or `systolic`/`diastolic` for blood pressure.
     pub value: SampleValue,
@@ -206,6 +215,8 @@ pub struct Appointment {
 pub struct CriticalResult {
     /// The order whose result is critical.
     pub order_id: String,
+    /// The laboratory's sample the result is for: one order can have several.
+    pub sample_id: Option<String>,
     /// E.g. `final`, `partial`.
     pub status: Option<String>,
     /// As sent.
@@ -329,11 +340,13 @@ impl Reader<'_> {
     }
 
     pub(crate) fn device(&self, data: &Map<String, Value>) -> Result<Device, ParseError> {
-        let id = text(data.get("device_id"))
+        let provider_device_id = text(data.get("device_id")).filter(|id| !id.is_empty());
+        let id = text(data.get("id"))
             .filter(|id| !id.is_empty())
-            .or_else(|| text(data.get("id")));
+            .or_else(|| provider_device_id.clone());
         Ok(Device {
-            id: self.id(id, "data.device_id")?,
+            id: self.id(id, "data.id")?,
+            provider_device_id,
             provider: provider_name(data.get("provider")),
             source_type: text(data.get("source_type")),
         })
@@ -387,8 +400,10 @@ impl Reader<'_> {
         &self,
         data: &Map<String, Value>,
     ) -> Result<TimeseriesBatch, ParseError> {
+        // A batch without its samples list is not an empty batch: the shape changed, and acknowledging it as zero
+        // samples would lose whatever it carries instead. It fails, and is kept whole in the catch-all records.
         let samples = match data.get("data") {
-            None | Some(Value::Null) => &[][..],
+            None | Some(Value::Null) => return Err(self.missing("data.data")),
             Some(Value::Array(samples)) => samples.as_slice(),
             Some(_) => return Err(self.wrong_type("data.data", "an array")),
         };
@@ -411,8 +426,9 @@ impl Reader<'_> {
         index: usize,
         sample: &Map<String, Value>,
     ) -> Result<TimeseriesSample, ParseError> {
-        let timestamp = text(sample.get("timestamp"))
-            .filter(|timestamp| !timestamp.is_empty())
+        let instant = |key: &str| text(sample.get(key)).filter(|t| !t.is_empty());
+        let timestamp = instant("timestamp")
+            .or_else(|| instant("start"))
             .ok_or_else(|| self.missing(format!("data.data[{index}].timestamp")))?;
         let number = |key: &str| sample.get(key).and_then(Value::as_f64);
         let value = match sample.get("value") {
@@ -487,6 +503,7 @@ impl Reader<'_> {
     ) -> Result<CriticalResult, ParseError> {
         Ok(CriticalResult {
             order_id: self.id(text(data.get("order_id")), "data.order_id")?,
+            sample_id: text(data.get("sample_id")).filter(|id| !id.is_empty()),
             status: text(data.get("status")),
             updated_at: text(data.get("updated_at")),
         })
@@ -539,6 +556,8 @@ fn source(data: &Map<String, Value>) -> Source {
         source_type: field("type").or_else(|| flat("source_type")),
         app_id: field("app_id").or_else(|| flat("source_app_id")),
         device_id: field("device_id").or_else(|| flat("source_device_id")),
+        workout_id: field("workout_id"),
+        sport: field("sport"),
     }
 }
 

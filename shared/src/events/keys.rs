@@ -3,15 +3,58 @@
 //! Junction delivers at least once, unordered, and re-sends on demand, so processors store by these keys and let
 //! the latest version win. The keys are Junction's own where it defines them
 //! (<https://docs.junction.com/wearables/providers/data-primary-key>): a summary by its id, a timeseries sample
-//! by (resource, source provider, source type, timestamp), both per user.
+//! by (resource, source provider, source type, timestamp), both per user. Junction's key for samples is minimal:
+//! it merges readings that its own schemas tell apart, so a sample's key here also has the rest of its source
+//! (app, device, workout, sport: the groups the grouped Data API returns) and, where it names the measurement,
+//! the sample's `type` ([`Series`]).
 
 use super::Event;
-use super::data::EventData;
+use super::data::{EventData, Source};
 use super::resource::Resource;
 
 /// Placeholder for a sample key's provider or source type when the batch's source does not say. Junction's own
 /// default Source Type is also `unknown`.
 pub const UNKNOWN: &str = "unknown";
+
+/// The series a timeseries sample belongs to: every part of its identity but the user, resource and instant.
+/// Samples of one series at one instant are one reading (the newest message's value wins); samples of two series
+/// are two readings, both kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Series {
+    /// `source.provider`, or [`UNKNOWN`].
+    pub provider: String,
+    /// `source.type`, or [`UNKNOWN`].
+    pub source_type: String,
+    /// `source.app_id` (multi-source providers: the app that recorded the data).
+    pub app_id: Option<String>,
+    /// `source.device_id` (Junction's device id).
+    pub device_id: Option<String>,
+    /// `source.workout_id` (workout-stream timeseries).
+    pub workout_id: Option<String>,
+    /// `source.sport` (workout-stream timeseries; wheelchair `distance`).
+    pub sport: Option<String>,
+    /// The sample's `type`, for resources where it names the measurement
+    /// ([`Resource::sample_type_is_identity`]); `None` elsewhere.
+    pub sample_type: Option<String>,
+}
+
+impl Series {
+    /// The series of a sample of `resource` from `source` with the sample's own `type`.
+    pub fn of(resource: Resource, source: &Source, sample_type: Option<&str>) -> Series {
+        let some = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+        Series {
+            provider: some(&source.provider).unwrap_or_else(|| UNKNOWN.to_owned()),
+            source_type: some(&source.source_type).unwrap_or_else(|| UNKNOWN.to_owned()),
+            app_id: some(&source.app_id),
+            device_id: some(&source.device_id),
+            workout_id: some(&source.workout_id),
+            sport: some(&source.sport),
+            sample_type: sample_type
+                .filter(|t| resource.sample_type_is_identity() && !t.is_empty())
+                .map(str::to_owned),
+        }
+    }
+}
 
 /// The identity of one record an event yields.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25,17 +68,15 @@ pub enum RecordKey {
         /// `$.data.id` (`$.data.workout_id` for `workout_stream`).
         id: String,
     },
-    /// A timeseries sample: (user, resource, `source.provider`, `source.type`, sample `timestamp`).
+    /// A timeseries sample: (user, resource, series, instant).
     Sample {
         /// Junction user id.
         user_id: String,
         /// A timeseries resource.
         resource: Resource,
-        /// The batch's source provider, or [`UNKNOWN`].
-        provider: String,
-        /// The batch's source type, or [`UNKNOWN`].
-        source_type: String,
-        /// The sample's `timestamp`, as sent.
+        /// The source and (where it is identity) the sample type.
+        series: Series,
+        /// The sample's instant as sent: `timestamp`, else `start`.
         timestamp: String,
     },
     /// A user's connection to a provider (created, or in error).
@@ -49,7 +90,7 @@ pub enum RecordKey {
     Device {
         /// Junction user id.
         user_id: String,
-        /// `data.device_id`, else `data.id`.
+        /// `data.id` (what data records name in `source.device_id`), else `data.device_id`.
         device_id: String,
     },
     /// The historical pull of one resource from one provider for a user.
@@ -71,10 +112,12 @@ pub enum RecordKey {
         /// Appointment id.
         id: String,
     },
-    /// A critical result, by the order it belongs to.
+    /// A critical result: the order and the laboratory sample it is for.
     CriticalResult {
         /// Order id.
         order_id: String,
+        /// The laboratory's sample id, when sent.
+        sample_id: Option<String>,
     },
     /// A lab match review.
     MatchReview {
@@ -111,16 +154,17 @@ impl Event {
                 }]
             }
             (EventData::Timeseries(batch), Some(user_id), Some(resource)) => {
-                let provider = batch.source.provider.as_deref().unwrap_or(UNKNOWN);
-                let source_type = batch.source.source_type.as_deref().unwrap_or(UNKNOWN);
                 batch
                     .samples
                     .iter()
                     .map(|sample| RecordKey::Sample {
                         user_id: user_id.clone(),
                         resource,
-                        provider: provider.to_owned(),
-                        source_type: source_type.to_owned(),
+                        series: Series::of(
+                            resource,
+                            &batch.source,
+                            sample.sample_type.as_deref(),
+                        ),
                         timestamp: sample.timestamp.clone(),
                     })
                     .collect()
@@ -161,6 +205,7 @@ impl Event {
             (EventData::CriticalResult(result), _, _) => {
                 vec![RecordKey::CriticalResult {
                     order_id: result.order_id.clone(),
+                    sample_id: result.sample_id.clone(),
                 }]
             }
             (EventData::MatchReview(review), _, _) => vec![RecordKey::MatchReview {

@@ -37,7 +37,7 @@ pub use self::data::{
     Source, Summary, TimeseriesBatch, TimeseriesSample,
 };
 pub use self::event_type::EventType;
-pub use self::keys::RecordKey;
+pub use self::keys::{RecordKey, Series};
 pub use self::resource::{Resource, ResourceKind, SampleShape};
 use crate::family::Family;
 

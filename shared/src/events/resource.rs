@@ -188,6 +188,35 @@ impl Resource {
     pub const fn is_summary(&self) -> bool {
         matches!(self.kind(), ResourceKind::Summary)
     }
+
+    /// Whether a sample's own `type` names what was measured, so that samples of one source at one instant that
+    /// differ in `type` are different readings, all kept: a lab panel reports `total`, `ldl` and `hdl` cholesterol
+    /// (or a dozen allergens) with one timestamp; an ECG reports one voltage per lead; a heart-rate alert can be
+    /// `low_heart_rate` and `irregular_rhythm` at once; two insulin formulations can be injected together.
+    ///
+    /// Where `type` classifies the one reading of an instant instead (`stand_hour`: `stood` or `idle`;
+    /// `sleep_breathing_disturbance`: `elevated` or not) it is not identity: a corrected classification replaces
+    /// the earlier one. For every other resource the spec says "Type is always null". `tests::
+    /// sample_type_identity_follows_the_spec` checks this list against each sample schema's `type`.
+    pub const fn sample_type_is_identity(&self) -> bool {
+        matches!(
+            self,
+            Resource::Cholesterol
+                | Resource::Ige
+                | Resource::Igg
+                | Resource::ElectrocardiogramVoltage
+                | Resource::HeartRateAlert
+                | Resource::InsulinInjection
+        )
+    }
+
+    /// Resources whose sample `type` says something about the reading without naming a different measurement.
+    pub const fn sample_type_classifies(&self) -> bool {
+        matches!(
+            self,
+            Resource::StandHour | Resource::SleepBreathingDisturbance
+        )
+    }
 }
 
 impl fmt::Display for Resource {
@@ -351,6 +380,59 @@ mod tests {
                 Resource::Water
             ]
         );
+    }
+
+    /// The sample schema's `type` property of a timeseries resource, resolved.
+    fn sample_type_in_spec(spec: &Value, resource: Resource) -> Value {
+        let webhook = &spec["webhooks"][format!("daily.data.{resource}.*")];
+        let envelope = schema(
+            spec,
+            &webhook["post"]["requestBody"]["content"]["application/json"]["schema"],
+        );
+        let data = schema(spec, &envelope["properties"]["data"]);
+        let sample = schema(spec, &data["properties"]["data"]["items"]);
+        sample["properties"]["type"].clone()
+    }
+
+    /// Every timeseries resource whose sample schema gives `type` a meaning is classified by hand, either as
+    /// identity (it names the measurement) or as a classification of the one reading; every other says "Type is
+    /// always null". A new meaning in the spec fails here until it is classified.
+    #[test]
+    fn sample_type_identity_follows_the_spec() {
+        let spec = spec();
+        let mut identity = Vec::new();
+        for &resource in Resource::ALL.iter().filter(|r| !r.is_summary()) {
+            let field = sample_type_in_spec(spec, resource);
+            let description = field["description"].as_str().unwrap_or_default();
+            let always_null = description.starts_with("Type is always null");
+            let classified = resource.sample_type_is_identity() || resource.sample_type_classifies();
+            assert_eq!(
+                !always_null,
+                classified,
+                "{resource}: the spec says `type` is {description:?}"
+            );
+            assert!(
+                !(resource.sample_type_is_identity() && resource.sample_type_classifies()),
+                "{resource}"
+            );
+            if resource.sample_type_is_identity() {
+                identity.push((resource.as_str(), description.to_owned()));
+            }
+        }
+        // What the identity resources' `type` means, in the spec's words: a measurement, a lead, a kind.
+        for (resource, description) in &identity {
+            let lower = description.to_lowercase();
+            assert!(
+                ["reading type", "lead", "type of heart rate alert", "formulation"]
+                    .iter()
+                    .any(|w| lower.contains(w)),
+                "{resource}: {description}"
+            );
+        }
+        assert_eq!(identity.len(), 6);
+        for resource in Resource::ALL.iter().filter(|r| r.is_summary()) {
+            assert!(!resource.sample_type_is_identity() && !resource.sample_type_classifies());
+        }
     }
 
     #[test]

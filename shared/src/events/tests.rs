@@ -151,16 +151,23 @@ fn every_fixture_parses_into_the_right_type_family_and_data() {
                     RecordKey::Sample {
                         user_id: user(),
                         resource,
-                        provider: d["source"]["provider"].as_str().unwrap().to_owned(),
-                        source_type: d["source"]["type"].as_str().unwrap().to_owned(),
-                        timestamp: samples[0]["timestamp"].as_str().unwrap().to_owned(),
+                        series: Series::of(
+                            resource,
+                            &batch.source,
+                            samples[0]["type"].as_str()
+                        ),
+                        timestamp: samples[0]["timestamp"]
+                            .as_str()
+                            .or(samples[0]["start"].as_str())
+                            .unwrap()
+                            .to_owned(),
                     },
                     "{name}"
                 );
                 for (sample, json) in batch.samples.iter().zip(samples) {
                     assert_eq!(
                         Some(sample.timestamp.clone()),
-                        string(&json["timestamp"]),
+                        string(&json["timestamp"]).or(string(&json["start"])),
                         "{name}"
                     );
                     assert_eq!(sample.unit, string(&json["unit"]), "{name}");
@@ -262,14 +269,16 @@ fn every_fixture_parses_into_the_right_type_family_and_data() {
             }
             (Family::Connections, EventData::Device(device)) => {
                 assert!(name.starts_with("provider.device."), "{name}");
-                assert_eq!(Some(device.id.clone()), string(&d["device_id"]), "{name}");
+                // Junction's id, which data records name in `source.device_id`; the provider's beside it.
+                assert_eq!(Some(device.id.clone()), string(&d["id"]), "{name}");
+                assert_eq!(device.provider_device_id, string(&d["device_id"]), "{name}");
                 assert_eq!(device.provider, string(&d["provider"]), "{name}");
                 assert_eq!(device.source_type, string(&d["source_type"]), "{name}");
                 assert_eq!(
                     keys,
                     [RecordKey::Device {
                         user_id: user(),
-                        device_id: "F-31-A4C138BB9EF5".into()
+                        device_id: string(&d["id"]).unwrap()
                     }]
                 );
             }
@@ -308,7 +317,8 @@ fn every_fixture_parses_into_the_right_type_family_and_data() {
                 assert_eq!(
                     keys,
                     [RecordKey::CriticalResult {
-                        order_id: result.order_id.clone()
+                        order_id: result.order_id.clone(),
+                        sample_id: string(&d["sample_id"]),
                     }]
                 );
             }
@@ -398,16 +408,11 @@ fn unknown_enum_values_are_kept_as_strings() {
         batch.samples[0].sample_type.as_deref(),
         Some("interstitial")
     );
-    let RecordKey::Sample {
-        provider,
-        source_type,
-        ..
-    } = &event.record_keys()[0]
-    else {
+    let RecordKey::Sample { series, .. } = &event.record_keys()[0] else {
         panic!()
     };
     assert_eq!(
-        (provider.as_str(), source_type.as_str()),
+        (series.provider.as_str(), series.source_type.as_str()),
         ("brand_new_provider", "implant")
     );
 
@@ -448,7 +453,7 @@ fn numeric_ids_are_stringified() {
         ("labtest.result.critical", "order_id"),
         ("labtest.match_review.created", "id"),
         ("lab_report.parsing_job.created", "id"),
-        ("provider.device.created", "device_id"),
+        ("provider.device.created", "id"),
         ("daily.data.workout_stream.created", "workout_id"),
     ] {
         let mut json = fixture_json(name);
@@ -457,7 +462,7 @@ fn numeric_ids_are_stringified() {
         let id = match &keys[0] {
             RecordKey::LabOrder { id }
             | RecordKey::Appointment { id }
-            | RecordKey::CriticalResult { order_id: id }
+            | RecordKey::CriticalResult { order_id: id, .. }
             | RecordKey::MatchReview { id }
             | RecordKey::ParsingJob { id }
             | RecordKey::Device { device_id: id, .. }
@@ -514,24 +519,31 @@ fn missing_optional_fields_are_fine() {
         [RecordKey::Sample {
             user_id: USER.into(),
             resource: Resource::Heartrate,
-            provider: "unknown".into(),
-            source_type: "unknown".into(),
+            series: Series {
+                provider: "unknown".into(),
+                source_type: "unknown".into(),
+                ..Series::default()
+            },
             timestamp: "2024-11-24T10:00:00+00:00".into(),
         }]
     );
 
-    // No samples at all: an empty batch, no keys.
-    for data in [json!({}), json!({"data": null}), json!({"data": []})] {
+    // A batch without its samples list is a changed shape, not an empty batch: it fails (and is kept whole by
+    // the processor).
+    for data in [json!({}), json!({"data": null}), json!({"source": {"provider": "oura"}})] {
+        let body = json!({"event_type": "daily.data.steps.updated", "user_id": USER, "data": data});
+        let err = parse_event(body.to_string().as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("data.data"), "{err}");
+    }
+    // An empty list is an empty batch: no keys.
+    for data in [json!({"data": []}), json!({"data": [], "source": {"provider": "oura"}})] {
         let event = parse(
             &json!({"event_type": "daily.data.steps.updated", "user_id": USER, "data": data}),
         );
-        assert_eq!(
-            event.data,
-            EventData::Timeseries(TimeseriesBatch {
-                source: Source::default(),
-                samples: vec![]
-            })
-        );
+        let EventData::Timeseries(batch) = &event.data else {
+            panic!()
+        };
+        assert!(batch.samples.is_empty());
         assert!(event.record_keys().is_empty());
     }
 
@@ -675,16 +687,11 @@ fn fallbacks_for_ids_sources_and_statuses() {
         "data": {"source": {"slug": "apple_health_kit"}, "source_id": 16,
                  "data": [{"timestamp": "2023-05-16T10:00:00+00:00", "type": null, "unit": "count", "value": 237}]},
     }));
-    let RecordKey::Sample {
-        provider,
-        source_type,
-        ..
-    } = &event.record_keys()[0]
-    else {
+    let RecordKey::Sample { series, .. } = &event.record_keys()[0] else {
         panic!()
     };
     assert_eq!(
-        (provider.as_str(), source_type.as_str()),
+        (series.provider.as_str(), series.source_type.as_str()),
         ("apple_health_kit", "unknown")
     );
 
@@ -845,8 +852,23 @@ fn known_events_without_identifying_fields_are_errors_naming_the_field() {
         ),
         (
             "daily.data.note.created",
-            |j| j["data"]["data"][0]["timestamp"] = json!({}),
+            |j| {
+                j["data"]["data"][0]["timestamp"] = json!({});
+                j["data"]["data"][0]["start"] = Value::Null;
+            },
             "data.data[0].timestamp",
+        ),
+        (
+            "daily.data.steps.created",
+            |j| j["data"]["data"] = Value::Null,
+            "data.data",
+        ),
+        (
+            "daily.data.glucose.created",
+            |j| {
+                j["data"].as_object_mut().unwrap().remove("data");
+            },
+            "data.data",
         ),
         (
             "daily.data.sleep.created",
@@ -877,7 +899,7 @@ fn known_events_without_identifying_fields_are_errors_naming_the_field() {
                 j["data"]["device_id"] = Value::Null;
                 j["data"]["id"] = Value::Null;
             },
-            "data.device_id",
+            "data.id",
         ),
         (
             "labtest.order.created",
@@ -1044,7 +1066,7 @@ fn peek_reads_only_event_type() {
         Ok(EventType::DailyDataCreated(Resource::Heartrate))
     );
     let escaped =
-        br#"{"event\u005ftype": "daily\u002edata.note.updated", "user_id": "u", "data": {}}"#;
+        br#"{"event\u005ftype": "daily\u002edata.note.updated", "user_id": "u", "data": {"data": []}}"#;
     assert_eq!(
         peek_event_type(escaped),
         Ok(EventType::DailyDataUpdated(Resource::Note))
@@ -1306,4 +1328,78 @@ proptest::proptest! {
         let (_, fixture) = &all[which.index(all.len())];
         parser_holds_on(&fixture[..cut.index(fixture.len())])?;
     }
+}
+
+/// The spec deprecates an interval sample's `timestamp` ("the start time (inclusive) of the interval") and its own
+/// examples omit it: such a sample is read at its `start`.
+#[test]
+fn an_interval_sample_without_timestamp_is_read_at_its_start() {
+    let event = parse(&json!({
+        "event_type": "daily.data.steps.created",
+        "user_id": USER,
+        "data": {"source": {"provider": "oura", "type": "ring"},
+                 "data": [{"start": "2024-11-24T10:00:00+00:00", "end": "2024-11-24T10:01:00+00:00",
+                           "value": 12, "unit": "count"}]},
+    }));
+    let EventData::Timeseries(batch) = &event.data else {
+        panic!()
+    };
+    assert_eq!(batch.samples[0].timestamp, "2024-11-24T10:00:00+00:00");
+    let RecordKey::Sample { timestamp, .. } = &event.record_keys()[0] else {
+        panic!()
+    };
+    assert_eq!(timestamp, "2024-11-24T10:00:00+00:00");
+}
+
+/// Where the schemas tell samples apart that Junction's minimal key merges, the key keeps them apart: the sample
+/// `type` of a lab panel, the device and the workout of the source.
+#[test]
+fn sample_keys_keep_apart_what_the_schemas_tell_apart() {
+    let keys = |resource: &str, source: Value, samples: Value| {
+        parse(&json!({"event_type": format!("daily.data.{resource}.created"), "user_id": USER,
+                      "data": {"source": source, "data": samples}}))
+        .record_keys()
+    };
+    let at = "2024-11-24T10:00:00+00:00";
+    let panel = keys(
+        "cholesterol",
+        json!({"provider": "lab", "type": "lab"}),
+        json!([{"timestamp": at, "type": "ldl", "value": 1}, {"timestamp": at, "type": "hdl", "value": 2},
+               {"timestamp": at, "type": "total", "value": 3}]),
+    );
+    assert_eq!(panel.iter().collect::<BTreeSet<_>>().len(), 3);
+    // `stand_hour`'s type classifies the one reading of an hour: a correction replaces it.
+    let stood = keys(
+        "stand_hour",
+        json!({"provider": "apple_health_kit", "type": "watch"}),
+        json!([{"start": at, "end": "2024-11-24T11:00:00+00:00", "type": "stood", "value": 1},
+               {"start": at, "end": "2024-11-24T11:00:00+00:00", "type": "idle", "value": 0}]),
+    );
+    assert_eq!(stood[0], stood[1]);
+    let by_device: BTreeSet<RecordKey> = ["dev-a", "dev-b"]
+        .iter()
+        .flat_map(|device| {
+            keys(
+                "steps",
+                json!({"provider": "apple_health_kit", "type": "watch", "device_id": device}),
+                json!([{"start": at, "end": "2024-11-24T10:01:00+00:00", "value": 5}]),
+            )
+        })
+        .collect();
+    assert_eq!(by_device.len(), 2);
+    let by_workout: BTreeSet<RecordKey> = ["w1", "w2"]
+        .iter()
+        .flat_map(|workout| {
+            keys(
+                "workout_distance",
+                json!({"provider": "apple_health_kit", "type": "watch", "workout_id": workout, "sport": "running"}),
+                json!([{"start": at, "end": "2024-11-24T10:01:00+00:00", "value": 100}]),
+            )
+        })
+        .collect();
+    assert_eq!(by_workout.len(), 2);
+    let RecordKey::Sample { series, .. } = by_workout.first().unwrap() else {
+        panic!()
+    };
+    assert_eq!(series.sport.as_deref(), Some("running"));
 }

@@ -35,7 +35,9 @@
 //! attempt: a retry of an old message that arrives after a newer one does not overwrite it. Ids that are not
 //! KSUIDs fall back to the Svix timestamp.
 
+pub mod plan;
 pub mod time;
+pub mod version;
 mod writers;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -57,7 +59,7 @@ pub const CATCH_ALL_PK: &str = "CATCHALL";
 
 /// Key builders, shared by the writers, the query module and the tests.
 pub mod keys {
-    use crate::events::Resource;
+    use crate::events::{Resource, Series};
 
     /// `#` separates key parts; a part that contains one is escaped so prefixes stay unambiguous.
     pub fn part(s: &str) -> std::borrow::Cow<'_, str> {
@@ -83,14 +85,61 @@ pub mod keys {
     pub fn summary_prefix(resource: Resource) -> String {
         format!("SUM#{}#", resource.as_str())
     }
-    /// `TS#{resource}#{bucket start}#{provider}#{source type}`, the start as [`super::BucketSpan::label`] writes it.
-    pub fn bucket(resource: Resource, start: &str, provider: &str, source_type: &str) -> String {
-        format!(
+    /// The inverse of [`part`].
+    pub fn unpart(s: &str) -> String {
+        s.replace("%23", "#")
+    }
+
+    /// `TS#{resource}#{bucket start}#{provider}#{source type}` and, when the series has them, `#a={app id}`,
+    /// `#d={device id}`, `#w={workout id}`, `#sp={sport}`, `#t={sample type}`: a bucket of one series. The start is
+    /// as [`super::BucketSpan::locate`] writes it, so a resource's buckets sort by time.
+    pub fn bucket(resource: Resource, start: &str, series: &Series) -> String {
+        let mut key = format!(
             "TS#{}#{start}#{}#{}",
             resource.as_str(),
-            part(provider),
-            part(source_type)
-        )
+            part(&series.provider),
+            part(&series.source_type)
+        );
+        for (tag, value) in [
+            ("a", &series.app_id),
+            ("d", &series.device_id),
+            ("w", &series.workout_id),
+            ("sp", &series.sport),
+            ("t", &series.sample_type),
+        ] {
+            if let Some(value) = value {
+                key.push('#');
+                key.push_str(tag);
+                key.push('=');
+                key.push_str(&part(value));
+            }
+        }
+        key
+    }
+
+    /// A bucket's sort key read back: its resource, start and series.
+    pub fn parse_bucket(sk: &str) -> Option<(Resource, String, Series)> {
+        let mut parts = sk.strip_prefix("TS#")?.split('#');
+        let resource = Resource::parse(parts.next()?)?;
+        let start = parts.next()?.to_owned();
+        let mut series = Series {
+            provider: unpart(parts.next()?),
+            source_type: unpart(parts.next()?),
+            ..Series::default()
+        };
+        for tagged in parts {
+            let (tag, value) = tagged.split_once('=')?;
+            let slot = match tag {
+                "a" => &mut series.app_id,
+                "d" => &mut series.device_id,
+                "w" => &mut series.workout_id,
+                "sp" => &mut series.sport,
+                "t" => &mut series.sample_type,
+                _ => return None,
+            };
+            *slot = Some(unpart(value));
+        }
+        Some((resource, start, series))
     }
     /// `TS#{resource}#`: prefix of a resource's timeseries buckets.
     pub fn bucket_prefix(resource: Resource) -> String {
@@ -122,6 +171,10 @@ pub mod keys {
     pub fn lab_event(kind: &str, id: &str, svix_id: &str) -> String {
         format!("LAB#{kind}#{}#EVT#{}", part(id), part(svix_id))
     }
+    /// `WSTREAM#{workout id}#{part}`: a part of a fetched workout stream, beside the workout's summary.
+    pub fn workout_stream(workout_id: &str, part_index: usize) -> String {
+        format!("WSTREAM#{}#{part_index:04}", part(workout_id))
+    }
     /// `MSG#{svix id}`: the catch-all record's sort key and the processed-marker's partition key.
     pub fn message(svix_id: &str) -> String {
         format!("MSG#{}", part(svix_id))
@@ -129,54 +182,74 @@ pub mod keys {
 }
 
 /// How much time one timeseries bucket item covers: a function of the resource alone, so that every write of an
-/// instant finds the same item.
+/// instant finds the same item. Always a whole number of seconds that divides an hour.
 ///
 /// A bucket is re-written whole by every webhook that adds to it, and DynamoDB charges a write one unit per started
-/// KiB of the item, so the span trades the size of each re-write against the number of items a long batch touches.
-/// A stored sample takes about 7 bytes (its attribute name and a number), a bucket's other attributes about 300: a
-/// quarter hour of 5 s heart rate (180 samples) stays near 1 KiB, an hour of it would be about 5 KiB; resources
-/// sampled minutes apart fill an hour with a few dozen samples and are cheaper per sample in hour buckets.
+/// KiB of the item, so the span trades the size of each re-write against the number of items a long batch touches;
+/// and an item stops at 400 KB, so the span also bounds the densest series a resource has. A stored sample takes
+/// about 7 bytes (its attribute name and a number; a sub-second instant's name is longer), a bucket's other
+/// attributes about 150 plus 14 per message that wrote it:
+///
+/// | resource | span | densest realistic series | samples per bucket | bytes per bucket |
+/// |---|---|---|---|---|
+/// | `electrocardiogram_voltage` | 10 s | 512 Hz | 5,120 | about 70 KB |
+/// | `heartrate` | 15 min | 1 Hz (a chest strap in a workout) | 900 | about 7 KB |
+/// | every other | 1 h | 1 Hz steps, calories or distance intervals | 3,600 | about 30 KB |
+///
+/// A merge that would still pass the limit (samples that cannot be stored compactly, at rates no device sends)
+/// is refused ([`plan::Merge::TooLarge`]) and its message kept whole in the catch-all records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BucketSpan {
-    /// One item per hour: `YYYY-MM-DDTHH`.
-    Hour,
-    /// One item per quarter hour: `YYYY-MM-DDTHH:MM`, the minute 00, 15, 30 or 45.
-    QuarterHour,
+pub struct BucketSpan {
+    seconds: u32,
 }
 
 impl BucketSpan {
-    /// The span of `resource`'s buckets: a quarter hour for heart rate, which wearables report seconds apart
-    /// (Apple Watch every 5 s in a workout), an hour for everything else.
+    /// One item per hour: `YYYY-MM-DDTHH`.
+    pub const HOUR: BucketSpan = BucketSpan { seconds: 3600 };
+    /// One item per quarter hour: `YYYY-MM-DDTHH:MM`, the minute 00, 15, 30 or 45.
+    pub const QUARTER_HOUR: BucketSpan = BucketSpan { seconds: 900 };
+    /// One item per ten seconds: `YYYY-MM-DDTHH:MM:SS`, the second 00, 10, … 50.
+    pub const TEN_SECONDS: BucketSpan = BucketSpan { seconds: 10 };
+
+    /// The span of `resource`'s buckets (see the table above).
     pub fn of(resource: Resource) -> BucketSpan {
         match resource {
-            Resource::Heartrate => BucketSpan::QuarterHour,
-            _ => BucketSpan::Hour,
+            Resource::Heartrate => BucketSpan::QUARTER_HOUR,
+            Resource::ElectrocardiogramVoltage => BucketSpan::TEN_SECONDS,
+            _ => BucketSpan::HOUR,
         }
     }
 
-    /// The bucket holding `dt`: its start as written in the sort key (`2024-11-24T10`, `2024-11-24T10:15`), and
-    /// `dt`'s offset from that start in microseconds.
+    /// The span in seconds.
+    pub fn seconds(self) -> u32 {
+        self.seconds
+    }
+
+    /// The bucket holding `dt`: its start as written in the sort key (`2024-11-24T10`, `2024-11-24T10:15`,
+    /// `2024-11-24T10:15:40`), and `dt`'s offset from that start in microseconds.
     pub fn locate(self, dt: &chrono::DateTime<chrono::Utc>) -> (String, u64) {
         use chrono::Timelike;
-        let minute = u64::from(dt.minute());
-        let (label, first_minute) = match self {
-            BucketSpan::Hour => (dt.format("%Y-%m-%dT%H").to_string(), 0),
-            BucketSpan::QuarterHour => {
-                let q = minute / 15 * 15;
-                (format!("{}:{q:02}", dt.format("%Y-%m-%dT%H")), q)
-            }
+        let in_hour = u64::from(dt.minute()) * 60 + u64::from(dt.second());
+        let span = u64::from(self.seconds);
+        let first = in_hour / span * span;
+        let hour = dt.format("%Y-%m-%dT%H");
+        let label = if span == 3600 {
+            hour.to_string()
+        } else if span % 60 == 0 {
+            format!("{hour}:{:02}", first / 60)
+        } else {
+            format!("{hour}:{:02}:{:02}", first / 60, first % 60)
         };
-        let micros = (minute - first_minute) * 60_000_000
-            + u64::from(dt.second()) * 1_000_000
-            + u64::from(dt.nanosecond() / 1_000);
+        let micros = (in_hour - first) * 1_000_000 + u64::from(dt.nanosecond() / 1_000);
         (label, micros)
     }
 
-    /// The instant a bucket starts at, from its label (either span's form).
+    /// The instant a bucket starts at, from its label (any span's form).
     pub fn start_of(label: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         let text = match label.len() {
             13 => format!("{label}:00:00Z"),
             16 => format!("{label}:00Z"),
+            19 => format!("{label}Z"),
             _ => return None,
         };
         time::parse_instant(&text)
@@ -297,6 +370,10 @@ pub enum StoreError {
     /// Any other service or network failure.
     #[error("DynamoDB request failed ({0})")]
     Service(String),
+    /// A merged timeseries bucket would pass DynamoDB's item size limit: will not succeed on retry. The message
+    /// is kept in the catch-all records instead.
+    #[error("a timeseries bucket would be {0} bytes, past DynamoDB's item limit")]
+    TooLarge(usize),
 }
 
 impl StoreError {
