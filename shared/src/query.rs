@@ -13,8 +13,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::events::Resource;
-use crate::store::time::canonical;
 use crate::store::plan;
+use crate::store::time::canonical;
 use crate::store::version::OwnerRuns;
 use crate::store::{BucketSpan, CATCH_ALL_PK, KIND, PK, SK, Store, StoreError, keys};
 
@@ -66,8 +66,7 @@ pub struct StoredSample {
     pub timestamp: String,
     /// When the message that wrote this value was created (its version), canonical UTC.
     pub message_created_at: String,
-    /// The sample as Junction sent it, minus its timestamp and null fields (its `type` included); an interval's
-    /// `start` and `end` in canonical UTC.
+    /// The sample as Junction sent it, minus its timestamp and null fields (its `type` included).
     pub sample: Value,
 }
 
@@ -292,7 +291,9 @@ impl Store {
         let version = parts[0].get_str(plan::VERSION);
         let mut text = String::new();
         for i in 0..count as usize {
-            let Some(part) = parts.get(i).filter(|p| p.sk == keys::workout_stream(workout_id, i))
+            let Some(part) = parts
+                .get(i)
+                .filter(|p| p.sk == keys::workout_stream(workout_id, i))
             else {
                 return Ok(None);
             };
@@ -311,8 +312,11 @@ impl Store {
     }
 
     /// Every catch-all record (unknown, unparseable and continuous-query messages), for inspection and replay.
+    /// (The parts of large bodies are not records of their own: [`Store::catch_all_body`] reads them.)
     pub async fn catch_all_records(&self) -> Result<Vec<StoredRecord>, StoreError> {
-        self.query_items(CATCH_ALL_PK, SortCondition::All).await
+        let mut records = self.query_items(CATCH_ALL_PK, SortCondition::All).await?;
+        records.retain(|r| r.kind != "catch_all_part");
+        Ok(records)
     }
 
     /// The catch-all record of one message.
@@ -326,6 +330,31 @@ impl Store {
             .await?
             .into_iter()
             .next())
+    }
+
+    /// The body a catch-all record kept, inline or in parts; `None` without a record, or for a body that is not
+    /// UTF-8.
+    pub async fn catch_all_body(&self, svix_id: &str) -> Result<Option<String>, StoreError> {
+        let Some(record) = self.catch_all_record(svix_id).await? else {
+            return Ok(None);
+        };
+        if let Some(body) = record.get_str("body") {
+            return Ok(Some(body.to_owned()));
+        }
+        let Some(count) = record.attributes.get("parts").and_then(Value::as_u64) else {
+            return Ok(None);
+        };
+        let prefix = format!("{}#PART#", keys::message(svix_id));
+        let parts = self
+            .query_items(CATCH_ALL_PK, SortCondition::Prefix(&prefix))
+            .await?;
+        if parts.len() as u64 != count {
+            return Ok(None);
+        }
+        Ok(parts
+            .iter()
+            .map(|p| p.get_str("body"))
+            .collect::<Option<String>>())
     }
 }
 
@@ -394,12 +423,15 @@ mod tests {
             "TS#steps#2024-11-24T10#apple_health_kit#watch",
             serde_json::json!({"d": "{\"unit\":\"count\",\"~e\":60}", "s120": 12, "s0": "{\"value\":3,\"~eu\":500000}"}),
         );
-        let got: Vec<Value> = expand_bucket(&record).into_iter().map(|s| s.sample).collect();
+        let got: Vec<Value> = expand_bucket(&record)
+            .into_iter()
+            .map(|s| s.sample)
+            .collect();
         assert_eq!(
             got,
             vec![
-                serde_json::json!({"value": 3, "start": "2024-11-24T10:00:00.000000Z", "end": "2024-11-24T10:00:00.500000Z"}),
-                serde_json::json!({"unit": "count", "value": 12, "start": "2024-11-24T10:02:00.000000Z", "end": "2024-11-24T10:03:00.000000Z"}),
+                serde_json::json!({"value": 3, "start": "2024-11-24T10:00:00+00:00", "end": "2024-11-24T10:00:00.500000+00:00"}),
+                serde_json::json!({"unit": "count", "value": 12, "start": "2024-11-24T10:02:00+00:00", "end": "2024-11-24T10:03:00+00:00"}),
             ]
         );
     }

@@ -350,8 +350,8 @@ async fn a_historical_summary_event_stores_exactly_the_records_served() {
     assert_eq!(
         queries,
         [
-            ("2024-01-01T00:00:00Z", "2024-01-04T23:59:59Z"),
-            ("2024-01-05T00:00:00Z", "2024-01-08T23:59:59Z"),
+            ("2024-01-01T00:00:00Z", "2024-01-04T23:59:59.999999Z"),
+            ("2024-01-05T00:00:00Z", "2024-01-08T23:59:59.999999Z"),
             ("2024-01-09T00:00:00Z", "2024-01-10T00:00:00Z"),
         ]
     );
@@ -550,8 +550,8 @@ async fn a_record_fetched_and_received_as_a_webhook_is_stored_once() {
     let mut hr: Value = serde_json::from_slice(&fixture("daily.data.heartrate.created")).unwrap();
     hr["user_id"] = json!(user);
     hr["data"]["user_id"] = json!(user);
-    hr["data"]["source"]["provider"] = json!("oura");
-    hr["data"]["source"]["type"] = json!("ring");
+    // An Oura ring's webhook: no Apple app id.
+    hr["data"]["source"] = json!({"provider": "oura", "type": "ring"});
     hr["data"]["data"] = json!([
         {"timestamp": "2024-04-01T05:00:00+00:00", "unit": "bpm", "value": 61},
         {"timestamp": "2024-04-01T05:30:00+00:00", "unit": "bpm", "value": 62}
@@ -779,6 +779,8 @@ async fn a_workout_stream_is_fetched_and_stored_beside_the_notice() {
     )
     .unwrap();
     let example = &spec["components"]["schemas"]["ClientFacingStream"]["example"];
+    let stream = env.store.workout_stream(&user, &workout).await.unwrap();
+    assert_eq!(stream.as_ref(), Some(example));
     let records = env
         .store
         .summaries(&user, Resource::WorkoutStream)
@@ -786,9 +788,30 @@ async fn a_workout_stream_is_fetched_and_stored_beside_the_notice() {
         .unwrap();
     assert_eq!(records.len(), 1);
     let data = &records[0].attributes["data"];
-    assert_eq!(&data["stream"], example);
-    // The notice's own fields are kept.
     assert_eq!(data["message"], body["data"]["message"]);
     assert_eq!(data["sport"], body["data"]["sport"]);
     assert_eq!(records[0].get_str("record_id"), Some(workout.as_str()));
+
+    // A new notice for the workout (Junction re-sends, or the workout changed) replaces the notice and leaves
+    // the fetched stream alone; without a fetch queue it fetches nothing new.
+    let mut again = body.clone();
+    again["data"]["message"] = json!("a later notice");
+    let meta =
+        jwh_testkit::events::meta_for("msg_stream_again", &serde_json::to_vec(&again).unwrap());
+    let event = jwh_shared::events::parse_event(&serde_json::to_vec(&again).unwrap()).unwrap();
+    env.store.write_event(&event, &meta).await.unwrap();
+    let records = env
+        .store
+        .summaries(&user, Resource::WorkoutStream)
+        .await
+        .unwrap();
+    assert_eq!(records[0].attributes["data"]["message"], "a later notice");
+    assert_eq!(
+        env.store
+            .workout_stream(&user, &workout)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(example)
+    );
 }

@@ -5,6 +5,7 @@ mod cost;
 mod fault_proxy;
 mod faults;
 mod ingest;
+mod ordering;
 mod processors;
 mod race;
 mod support;

@@ -153,9 +153,10 @@ async fn every_fixture_is_stored_and_read_back() {
                         .await
                         .unwrap()
                 };
+                // A critical result is the order's result for one laboratory sample.
                 let state = recs.iter().find(|r| {
                     r.kind == "lab"
-                        && r.get_str("record_id") == Some(id)
+                        && (r.get_str("record_id") == Some(id) || r.get_str("order_id") == Some(id))
                         && r.get_str("svix_id") == Some(&svix_id)
                 });
                 assert!(state.is_some(), "{event_type}: lab record {id} missing");
@@ -211,7 +212,12 @@ async fn every_fixture_is_stored_and_read_back() {
         .await
         .unwrap();
     assert_eq!(devices.len(), 1, "created and updated are one device");
-    assert_eq!(devices[0].get_str("device_id"), Some("F-31-A4C138BB9EF5"));
+    // Keyed by Junction's id, the one samples name in `source.device_id`; the provider's id kept beside it.
+    assert_eq!(devices[0].sk, "DEVICE#00000000-0000-0000-0000-000000000000");
+    assert_eq!(
+        devices[0].get_str("provider_device_id"),
+        Some("F-31-A4C138BB9EF5")
+    );
 }
 
 fn heartrate_body(samples: &[(String, f64)]) -> Vec<u8> {
@@ -477,6 +483,70 @@ async fn an_unparseable_body_is_kept_in_catch_all_not_dropped() {
     assert_eq!(rec.get_str("body").map(str::as_bytes), Some(&body[..]));
 }
 
+/// A timeseries body whose samples list is missing is a changed shape, not zero samples: it is kept whole, so
+/// that it can be replayed once the shape is understood.
+#[tokio::test]
+async fn a_timeseries_body_without_its_samples_list_is_kept_not_acknowledged_as_empty() {
+    let env = env().await;
+    let mut body = json(&fixture("daily.data.steps.created"));
+    let samples = body["data"]
+        .as_object_mut()
+        .unwrap()
+        .remove("data")
+        .unwrap();
+    body["data"]["samples"] = samples;
+    let body = serde_json::to_vec(&body).unwrap();
+    assert!(env.deliver("msg_reshaped", &body).await.is_empty());
+    let rec = env
+        .store
+        .catch_all_record("msg_reshaped")
+        .await
+        .unwrap()
+        .expect("kept");
+    assert_eq!(rec.get_str("reason"), Some("unparseable"));
+    assert_eq!(rec.get_str("body").map(str::as_bytes), Some(&body[..]));
+}
+
+/// A batch whose bucket would pass DynamoDB's item limit (samples no device sends: an hour of distinct notes at
+/// 1 Hz) is kept whole in the catch-all records, not retried into the dead-letter queue.
+#[tokio::test]
+async fn a_bucket_past_the_item_limit_keeps_its_message_whole() {
+    let env = env().await;
+    let samples: Vec<Value> = (0..3600)
+        .map(|i| {
+            serde_json::json!({"timestamp": format!("2024-11-24T10:{:02}:{:02}+00:00", i / 60, i % 60),
+                               "value": i, "unit": "mg/dL", "note": format!("{i}{}", "x".repeat(120))})
+        })
+        .collect();
+    let body = serde_json::to_vec(&serde_json::json!({
+        "event_type": "daily.data.glucose.created", "user_id": USER,
+        "data": {"source": {"provider": "dexcom", "type": "automatic"}, "data": samples, "user_id": USER},
+    }))
+    .unwrap();
+    assert!(env.deliver("msg_too_large", &body).await.is_empty());
+    let rec = env
+        .store
+        .catch_all_record("msg_too_large")
+        .await
+        .unwrap()
+        .expect("kept");
+    assert_eq!(rec.get_str("reason"), Some("bucket_too_large"));
+    // Over the inline limit, the body is kept in parts: nothing is lost.
+    assert!(body.len() > 350 * 1024);
+    let kept = env.store.catch_all_body("msg_too_large").await.unwrap();
+    assert_eq!(
+        kept.map(|b| serde_json::from_str::<Value>(&b).unwrap()),
+        Some(json(&body))
+    );
+    assert!(
+        env.store
+            .samples(USER, Resource::Glucose, None, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 #[tokio::test]
 async fn dynamodb_unreachable_fails_every_record_for_retry() {
     let env = env().await;
@@ -586,8 +656,9 @@ async fn samples_read_back_exactly_whatever_their_shape_and_later_writes_replace
         {"timestamp": "2024-11-24T10:30:00.25+00:00", "value": 76, "unit": "bpm", "timezone_offset": 3600},
     ]);
     assert!(env.deliver("msg_shape_1", &first).await.is_empty());
+    let second = meta_for("msg_shape_2", &body(later.clone()));
     assert!(
-        env.deliver("msg_shape_2", &body(later.clone()))
+        env.deliver_meta(&second, &body(later.clone()))
             .await
             .is_empty()
     );
@@ -633,22 +704,26 @@ async fn samples_read_back_exactly_whatever_their_shape_and_later_writes_replace
     assert_eq!(got, want);
     // 74.0 is kept as JSON, not as a number DynamoDB would give back as 74.
     assert!(stored[4].sample["value"].is_f64());
-    // The same samples again under a new message id (a re-send, not a redelivery): nothing changes, nothing is
-    // written but the processed-marker.
-    let processor = env.processor(Family::Timeseries);
+    // The same message again, past its processed-marker (two deliveries racing): nothing changes, nothing is
+    // written.
     let again = body(later);
-    let meta = meta_for("msg_shape_3", &again);
-    let outcome = processor
-        .handle_record(sqs_record(
-            "r",
-            &meta,
-            std::str::from_utf8(&again).unwrap(),
-            None,
-        ))
+    let event = jwh_shared::events::parse_event(&again).unwrap();
+    let w = env.store.write_event(&event, &second).await.unwrap();
+    assert_eq!((w.items, w.samples, w.stale), (0, 5, 0));
+    // The same samples under a new message id (a re-send): the values stay, their version moves to the newer
+    // message, so that an older message with other values, arriving after it, cannot replace them.
+    let resent = meta_for("msg_shape_3", &again);
+    let w = env.store.write_event(&event, &resent).await.unwrap();
+    assert_eq!((w.items, w.samples), (2, 5));
+    let after = env
+        .store
+        .samples(USER, Resource::Heartrate, None, None)
         .await
         .unwrap();
-    let Outcome::Stored(w) = outcome else {
-        panic!("{outcome:?}")
+    let values = |s: &[jwh_shared::query::StoredSample]| {
+        s.iter().map(|s| s.sample.clone()).collect::<Vec<_>>()
     };
-    assert_eq!((w.items, w.samples), (0, 5));
+    assert_eq!(values(&after), values(&stored));
+    assert!(after[2].message_created_at > stored[2].message_created_at);
+    assert_eq!(after[0].message_created_at, stored[0].message_created_at);
 }

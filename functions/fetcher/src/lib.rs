@@ -244,6 +244,7 @@ impl Fetcher {
                 let window = Window {
                     start,
                     end,
+                    last: (*chunk as usize) + 1 == plan.len(),
                     cursor: cursor.as_deref(),
                 };
                 let (records, calls, next_cursor) = match endpoint(item.resource) {
@@ -441,19 +442,21 @@ fn catch_all_suffix(bytes: &[u8]) -> String {
 struct Window<'a> {
     start: DateTime<Utc>,
     end: DateTime<Utc>,
+    /// Whether this is the window's last chunk.
+    last: bool,
     cursor: Option<&'a str>,
 }
 
 impl Window<'_> {
     /// Query parameters: `start_date` and `end_date` as RFC 3339 instants, `provider`, and `next_cursor` after
-    /// the first page. Junction includes both bounds, so a chunk ends where the next one begins: a record on the
-    /// boundary is read twice and stored once (same key, same version), and no instant between two chunks, a
-    /// sub-second sample included, belongs to neither.
+    /// the first page. Junction includes both bounds, so every chunk but the last ends one microsecond (Junction's
+    /// precision) before the next one begins: a record on a boundary is read once, and every instant between two
+    /// chunks, a sub-second sample in the last second included, belongs to one of them.
     fn query(&self, provider: &str) -> Vec<(&'static str, String)> {
-        // Whole seconds, widened outwards: the start down, the end up.
-        let end = match self.end.timestamp_subsec_nanos() {
-            0 => self.end,
-            n => self.end + chrono::Duration::nanoseconds(1_000_000_000 - i64::from(n)),
+        let end = if self.last {
+            self.end
+        } else {
+            self.end - chrono::Duration::microseconds(1)
         };
         let mut q = vec![
             ("start_date", rfc3339(&self.start)),
@@ -469,8 +472,9 @@ impl Window<'_> {
     }
 }
 
+/// RFC 3339 in UTC, with as many fractional digits as the instant needs (none for a whole second).
 fn rfc3339(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 /// The item after `item`: page `page` of chunk `chunk`.
@@ -550,13 +554,14 @@ mod tests {
         let w = Window {
             start: parse_instant("2024-01-01").unwrap(),
             end: parse_instant("2024-01-08T00:00:00.5Z").unwrap(),
+            last: true,
             cursor: Some("c2"),
         };
         assert_eq!(
             w.query("oura"),
             vec![
                 ("start_date", "2024-01-01T00:00:00Z".to_owned()),
-                ("end_date", "2024-01-08T00:00:01Z".to_owned()),
+                ("end_date", "2024-01-08T00:00:00.500Z".to_owned()),
                 ("provider", "oura".to_owned()),
                 ("next_cursor", "c2".to_owned()),
             ]
@@ -566,13 +571,14 @@ mod tests {
         let first = Window {
             cursor: None,
             end: parse_instant("2024-01-08").unwrap(),
+            last: false,
             ..w
         };
         assert_eq!(
             first.query(""),
             vec![
                 ("start_date", "2024-01-01T00:00:00Z".to_owned()),
-                ("end_date", "2024-01-08T00:00:00Z".to_owned()),
+                ("end_date", "2024-01-07T23:59:59.999999Z".to_owned()),
             ]
         );
         let plan = chunks(
@@ -580,13 +586,33 @@ mod tests {
             &parse_instant("2024-01-15").unwrap(),
             7,
         );
-        let late = parse_instant("2024-01-07T23:59:59.5Z").unwrap();
-        let covered = plan.iter().any(|&(start, end)| {
-            let q = Window { start, end, cursor: None }.query("");
-            let bound = |i: usize| parse_instant(&q[i].1).unwrap();
-            bound(0) <= late && late <= bound(1)
-        });
-        assert!(covered, "{plan:?}");
+        let asked: Vec<(DateTime<Utc>, DateTime<Utc>)> = plan
+            .iter()
+            .enumerate()
+            .map(|(i, &(start, end))| {
+                let last = i + 1 == plan.len();
+                let q = Window {
+                    start,
+                    end,
+                    last,
+                    cursor: None,
+                }
+                .query("");
+                (
+                    parse_instant(&q[0].1).unwrap(),
+                    parse_instant(&q[1].1).unwrap(),
+                )
+            })
+            .collect();
+        for instant in [
+            "2024-01-07T23:59:59.5Z",
+            "2024-01-07T23:59:59.999999Z",
+            "2024-01-08T00:00:00Z",
+        ] {
+            let t = parse_instant(instant).unwrap();
+            let holding = asked.iter().filter(|(a, b)| *a <= t && t <= *b).count();
+            assert_eq!(holding, 1, "{instant} in {asked:?}");
+        }
         assert_eq!(canonical(&first.start), "2024-01-01T00:00:00.000000Z");
     }
 

@@ -69,8 +69,8 @@ pub fn plan(record: &StoredRecord, prefix: Option<&str>) -> Plan {
         reason: reason.to_owned(),
     };
     let Some(body) = body else {
-        return if record.attributes.get("body_truncated") == Some(&Value::Bool(true)) {
-            skip("body over the catch-all record's inline limit was not kept")
+        return if record.attributes.contains_key("parts") {
+            skip("body is over the SQS message size limit (kept in part items)")
         } else if record.attributes.contains_key("body_bytes") {
             skip("body is not UTF-8, so it cannot travel through SQS")
         } else {
@@ -266,7 +266,7 @@ mod tests {
             ),
             record(
                 "msg_big",
-                json!({"body_truncated": true, "event_type": "daily.data.sleep.created"}),
+                json!({"parts": 2, "event_type": "daily.data.sleep.created"}),
             ),
         ]
     }
@@ -304,7 +304,7 @@ mod tests {
                 "msg_sleep  daily.data.sleep.created -> summaries",
                 "msg_hr  daily.data.heartrate.created -> timeseries",
                 "msg_broken  skipped: still does not parse: `daily.data.sleep.created` event has no `data.id`",
-                "msg_big  skipped: body over the catch-all record's inline limit was not kept",
+                "msg_big  skipped: body is over the SQS message size limit (kept in part items)",
             ]
         );
         let sent = queues.messages("http://sqs/timeseries");

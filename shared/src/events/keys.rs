@@ -153,22 +153,16 @@ impl Event {
                     id: summary.id.clone(),
                 }]
             }
-            (EventData::Timeseries(batch), Some(user_id), Some(resource)) => {
-                batch
-                    .samples
-                    .iter()
-                    .map(|sample| RecordKey::Sample {
-                        user_id: user_id.clone(),
-                        resource,
-                        series: Series::of(
-                            resource,
-                            &batch.source,
-                            sample.sample_type.as_deref(),
-                        ),
-                        timestamp: sample.timestamp.clone(),
-                    })
-                    .collect()
-            }
+            (EventData::Timeseries(batch), Some(user_id), Some(resource)) => batch
+                .samples
+                .iter()
+                .map(|sample| RecordKey::Sample {
+                    user_id: user_id.clone(),
+                    resource,
+                    series: Series::of(resource, &batch.source, sample.sample_type.as_deref()),
+                    timestamp: sample.timestamp.clone(),
+                })
+                .collect(),
             (EventData::ProviderConnection(connection), Some(user_id), _) => {
                 vec![RecordKey::Connection {
                     user_id,

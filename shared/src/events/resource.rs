@@ -405,10 +405,10 @@ mod tests {
             let field = sample_type_in_spec(spec, resource);
             let description = field["description"].as_str().unwrap_or_default();
             let always_null = description.starts_with("Type is always null");
-            let classified = resource.sample_type_is_identity() || resource.sample_type_classifies();
+            let classified =
+                resource.sample_type_is_identity() || resource.sample_type_classifies();
             assert_eq!(
-                !always_null,
-                classified,
+                !always_null, classified,
                 "{resource}: the spec says `type` is {description:?}"
             );
             assert!(
@@ -423,9 +423,14 @@ mod tests {
         for (resource, description) in &identity {
             let lower = description.to_lowercase();
             assert!(
-                ["reading type", "lead", "type of heart rate alert", "formulation"]
-                    .iter()
-                    .any(|w| lower.contains(w)),
+                [
+                    "reading type",
+                    "lead",
+                    "type of heart rate alert",
+                    "formulation"
+                ]
+                .iter()
+                .any(|w| lower.contains(w)),
                 "{resource}: {description}"
             );
         }

@@ -151,11 +151,7 @@ fn every_fixture_parses_into_the_right_type_family_and_data() {
                     RecordKey::Sample {
                         user_id: user(),
                         resource,
-                        series: Series::of(
-                            resource,
-                            &batch.source,
-                            samples[0]["type"].as_str()
-                        ),
+                        series: Series::of(resource, &batch.source, samples[0]["type"].as_str()),
                         timestamp: samples[0]["timestamp"]
                             .as_str()
                             .or(samples[0]["start"].as_str())
@@ -530,13 +526,20 @@ fn missing_optional_fields_are_fine() {
 
     // A batch without its samples list is a changed shape, not an empty batch: it fails (and is kept whole by
     // the processor).
-    for data in [json!({}), json!({"data": null}), json!({"source": {"provider": "oura"}})] {
+    for data in [
+        json!({}),
+        json!({"data": null}),
+        json!({"source": {"provider": "oura"}}),
+    ] {
         let body = json!({"event_type": "daily.data.steps.updated", "user_id": USER, "data": data});
         let err = parse_event(body.to_string().as_bytes()).unwrap_err();
         assert!(err.to_string().contains("data.data"), "{err}");
     }
     // An empty list is an empty batch: no keys.
-    for data in [json!({"data": []}), json!({"data": [], "source": {"provider": "oura"}})] {
+    for data in [
+        json!({"data": []}),
+        json!({"data": [], "source": {"provider": "oura"}}),
+    ] {
         let event = parse(
             &json!({"event_type": "daily.data.steps.updated", "user_id": USER, "data": data}),
         );
@@ -1356,8 +1359,10 @@ fn an_interval_sample_without_timestamp_is_read_at_its_start() {
 #[test]
 fn sample_keys_keep_apart_what_the_schemas_tell_apart() {
     let keys = |resource: &str, source: Value, samples: Value| {
-        parse(&json!({"event_type": format!("daily.data.{resource}.created"), "user_id": USER,
-                      "data": {"source": source, "data": samples}}))
+        parse(
+            &json!({"event_type": format!("daily.data.{resource}.created"), "user_id": USER,
+                      "data": {"source": source, "data": samples}}),
+        )
         .record_keys()
     };
     let at = "2024-11-24T10:00:00+00:00";

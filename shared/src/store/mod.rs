@@ -169,7 +169,15 @@ pub mod keys {
     }
     /// `LAB#{KIND}#{id}#EVT#{svix id}`: one item per message, like [`connection_event`].
     pub fn lab_event(kind: &str, id: &str, svix_id: &str) -> String {
-        format!("LAB#{kind}#{}#EVT#{}", part(id), part(svix_id))
+        format!("{}#EVT#{}", lab(kind, id), part(svix_id))
+    }
+    /// `LAB#CRITICAL_RESULT#{order id}#{sample id}`: an order's result for one laboratory sample (the order id
+    /// alone when the event names no sample).
+    pub fn critical_result(order_id: &str, sample_id: Option<&str>) -> String {
+        match sample_id {
+            Some(sample) => format!("{}#{}", lab("CRITICAL_RESULT", order_id), part(sample)),
+            None => lab("CRITICAL_RESULT", order_id),
+        }
     }
     /// `WSTREAM#{workout id}#{part}`: a part of a fetched workout stream, beside the workout's summary.
     pub fn workout_stream(workout_id: &str, part_index: usize) -> String {
@@ -178,6 +186,10 @@ pub mod keys {
     /// `MSG#{svix id}`: the catch-all record's sort key and the processed-marker's partition key.
     pub fn message(svix_id: &str) -> String {
         format!("MSG#{}", part(svix_id))
+    }
+    /// `MSG#{svix id}#PART#{n}`: a part of a large catch-all body.
+    pub fn message_part(svix_id: &str, part_index: usize) -> String {
+        format!("MSG#{}#PART#{part_index:04}", part(svix_id))
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Map, Value};
 
-use super::time::{canonical, canonical_from_millis, canonicalize, parse_instant};
+use super::time::{canonical_from_millis, canonicalize, parse_instant};
 use super::version::{MessageVersion, OwnerRuns, SampleVersion};
 use super::{BucketSpan, CATCH_ALL_PK, KIND, PK, SK, keys};
 use crate::envelope::MessageMeta;
@@ -17,11 +17,11 @@ use crate::events::{Event, EventData, Resource, Series, Source, Summary, Timeser
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
 
-/// A catch-all body is kept inline up to this size; DynamoDB items stop at 400 KB.
+/// A catch-all body is kept inline up to this size, in part items beyond; DynamoDB items stop at 400 KB.
 pub const CATCH_ALL_INLINE_MAX: usize = 350 * 1024;
 /// The largest item a write may produce: DynamoDB's 400 KB limit, less room for its own accounting.
 pub const MAX_ITEM_BYTES: usize = 390 * 1024;
-/// A fetched workout stream is split into items of at most this many bytes of JSON.
+/// A fetched workout stream, or a large catch-all body, is split into items of at most this many bytes.
 pub const STREAM_PART_BYTES: usize = 300 * 1024;
 /// Attribute of the version every guarded write compares.
 pub const VERSION: &str = "version";
@@ -198,7 +198,12 @@ pub fn plan(event: &Event, meta: &MessageMeta) -> Result<Vec<Write>, PlanError> 
         }
         (EventData::HistoricalPull(h), Some(r)) => vec![backfill_write(user, r, h, meta)],
         (EventData::LabOrder(o), _) => {
-            let lab = LabRecord::new("ORDER", o.id.clone(), o.status.as_deref(), o.updated_at.as_deref());
+            let lab = LabRecord::new(
+                "ORDER",
+                o.id.clone(),
+                o.status.as_deref(),
+                o.updated_at.as_deref(),
+            );
             lab_writes(keys::user(user), lab, event, meta)
         }
         (EventData::Appointment(a), _) => {
@@ -209,16 +214,13 @@ pub fn plan(event: &Event, meta: &MessageMeta) -> Result<Vec<Write>, PlanError> 
         }
         (EventData::CriticalResult(c), _) => {
             // One order can have several laboratory samples, each with its own result.
-            let id = match &c.sample_id {
-                Some(sample) => format!("{}#{}", keys::part(&c.order_id), keys::part(sample)),
-                None => c.order_id.clone(),
-            };
             let mut lab = LabRecord::new(
                 "CRITICAL_RESULT",
-                id,
+                c.order_id.clone(),
                 c.status.as_deref(),
                 c.updated_at.as_deref(),
             );
+            lab.key = keys::critical_result(&c.order_id, c.sample_id.as_deref());
             lab.extra.push(("order_id", Some(c.order_id.clone())));
             lab.extra.push(("sample_id", c.sample_id.clone()));
             lab_writes(keys::user(user), lab, event, meta)
@@ -238,11 +240,7 @@ pub fn plan(event: &Event, meta: &MessageMeta) -> Result<Vec<Write>, PlanError> 
             lab_writes(keys::team(team), lab, event, meta)
         }
         // Continuous query results, unknown events, and anything without a resource: kept whole.
-        _ => vec![catch_all(
-            event.raw.to_string().as_bytes(),
-            meta,
-            "no_typed_writer",
-        )],
+        _ => catch_all(event.raw.to_string().as_bytes(), meta, "no_typed_writer"),
     })
 }
 
@@ -336,6 +334,10 @@ fn backfill_write(
             s(canonical_from_millis(meta.received_at_ms)),
         ),
         ("svix_id".into(), s(meta.svix_id.clone())),
+        (
+            "message_created_at".into(),
+            s(MessageVersion::of(meta).created_at()),
+        ),
         (VERSION.into(), s(version.clone())),
     ];
     if let Some(v) = pull.start_date.as_deref().and_then(canonicalize) {
@@ -358,6 +360,8 @@ fn backfill_write(
 struct LabRecord<'a> {
     kind: &'static str,
     id: String,
+    /// The state item's sort key.
+    key: String,
     status: Option<&'a str>,
     updated_at: Option<&'a str>,
     extra: Vec<(&'static str, Option<String>)>,
@@ -372,6 +376,7 @@ impl<'a> LabRecord<'a> {
     ) -> Self {
         Self {
             kind,
+            key: keys::lab(kind, &id),
             id,
             status,
             updated_at,
@@ -382,7 +387,7 @@ impl<'a> LabRecord<'a> {
 
 /// A lab record's current state (newest `updated_at`, then newest message) and a status-history entry.
 fn lab_writes(pk: String, lab: LabRecord<'_>, event: &Event, meta: &MessageMeta) -> Vec<Write> {
-    let mut state = base_item(pk.clone(), keys::lab(lab.kind, &lab.id), "lab", meta);
+    let mut state = base_item(pk.clone(), lab.key.clone(), "lab", meta);
     state.insert("lab_kind".into(), s(lab.kind));
     state.insert("record_id".into(), s(lab.id.clone()));
     put_opt(&mut state, "user_id", event.user_id.as_deref());
@@ -399,7 +404,7 @@ fn lab_writes(pk: String, lab: LabRecord<'_>, event: &Event, meta: &MessageMeta)
     );
     let mut history = base_item(
         pk,
-        keys::lab_event(lab.kind, &lab.id, &meta.svix_id),
+        format!("{}#EVT#{}", lab.key, keys::part(&meta.svix_id)),
         "lab_event",
         meta,
     );
@@ -416,8 +421,10 @@ fn lab_writes(pk: String, lab: LabRecord<'_>, event: &Event, meta: &MessageMeta)
 }
 
 /// Keeps a message whole, with its Svix id, event type and receive time, so that it can be replayed through
-/// routing later. Bodies over 350 KB keep their size and a flag instead of the bytes.
-pub fn catch_all(body: &[u8], meta: &MessageMeta, reason: &str) -> Write {
+/// routing later. A body over [`CATCH_ALL_INLINE_MAX`] is kept in part items beside the record
+/// (`MSG#{svix id}#PART#{n}`, kind `catch_all_part`), the record naming how many (`parts`); a body that is not
+/// UTF-8 is kept as bytes.
+pub fn catch_all(body: &[u8], meta: &MessageMeta, reason: &str) -> Vec<Write> {
     let mut item = base_item(
         CATCH_ALL_PK.into(),
         keys::message(&meta.svix_id),
@@ -428,18 +435,72 @@ pub fn catch_all(body: &[u8], meta: &MessageMeta, reason: &str) -> Write {
     item.insert("family".into(), s(meta.family.as_str()));
     item.insert("svix_timestamp".into(), n(meta.svix_timestamp));
     item.insert("size".into(), n(body.len()));
-    if body.len() <= CATCH_ALL_INLINE_MAX {
-        match std::str::from_utf8(body) {
-            Ok(text) => item.insert("body".into(), s(text)),
-            Err(_) => item.insert("body_bytes".into(), AttributeValue::B(body.to_vec().into())),
-        };
-    } else {
-        item.insert("body_truncated".into(), AttributeValue::Bool(true));
+    let mut writes = Vec::new();
+    match std::str::from_utf8(body) {
+        Ok(text) if body.len() <= CATCH_ALL_INLINE_MAX => {
+            item.insert("body".into(), s(text));
+        }
+        Ok(text) => {
+            let parts = split_text(text, STREAM_PART_BYTES);
+            item.insert("parts".into(), n(parts.len()));
+            for (i, part) in parts.into_iter().enumerate() {
+                let mut p = Item::with_capacity(5);
+                p.insert(PK.into(), s(CATCH_ALL_PK));
+                p.insert(SK.into(), s(keys::message_part(&meta.svix_id, i)));
+                p.insert(KIND.into(), s("catch_all_part"));
+                p.insert("part".into(), n(i));
+                p.insert("body".into(), s(part));
+                writes.push(Write::Put {
+                    item: p,
+                    version: None,
+                });
+            }
+        }
+        Err(_) if body.len() <= CATCH_ALL_INLINE_MAX => {
+            item.insert("body_bytes".into(), AttributeValue::B(body.to_vec().into()));
+        }
+        Err(_) => {
+            let parts: Vec<&[u8]> = body.chunks(STREAM_PART_BYTES).collect();
+            item.insert("parts".into(), n(parts.len()));
+            for (i, part) in parts.into_iter().enumerate() {
+                let mut p = Item::with_capacity(5);
+                p.insert(PK.into(), s(CATCH_ALL_PK));
+                p.insert(SK.into(), s(keys::message_part(&meta.svix_id, i)));
+                p.insert(KIND.into(), s("catch_all_part"));
+                p.insert("part".into(), n(i));
+                p.insert("body_bytes".into(), AttributeValue::B(part.to_vec().into()));
+                writes.push(Write::Put {
+                    item: p,
+                    version: None,
+                });
+            }
+        }
     }
-    Write::Put {
+    // The parts first: a record that names parts always has them.
+    writes.push(Write::Put {
         item,
         version: None,
+    });
+    writes
+}
+
+/// `text` cut into pieces of at most `max` bytes, on character boundaries.
+fn split_text(text: &str, max: usize) -> Vec<&str> {
+    let mut parts: Vec<&str> = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut cut = rest.len().min(max);
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let (part, tail) = rest.split_at(cut);
+        parts.push(part);
+        rest = tail;
     }
+    if parts.is_empty() {
+        parts.push("");
+    }
+    parts
 }
 
 /// A fetched workout stream, kept beside the workout's `workout_stream` summary (which the notices write, so a
@@ -454,20 +515,7 @@ pub fn workout_stream(
     meta: &MessageMeta,
 ) -> Vec<Write> {
     let text = stream.to_string();
-    let mut parts: Vec<&str> = Vec::new();
-    let mut rest = text.as_str();
-    while !rest.is_empty() {
-        let mut cut = rest.len().min(STREAM_PART_BYTES);
-        while !rest.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        let (part, tail) = rest.split_at(cut);
-        parts.push(part);
-        rest = tail;
-    }
-    if parts.is_empty() {
-        parts.push("");
-    }
+    let parts = split_text(&text, STREAM_PART_BYTES);
     let version = MessageVersion::of(meta).text();
     let count = parts.len();
     parts
@@ -534,9 +582,19 @@ fn bucket_writes(
         .collect())
 }
 
+/// An instant as Junction writes one: `2024-11-24T10:00:00+00:00`, with six fractional digits when it has any.
+pub fn junction_text(dt: &chrono::DateTime<chrono::Utc>) -> String {
+    if dt.timestamp_subsec_micros() == 0 {
+        dt.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
+    } else {
+        dt.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string()
+    }
+}
+
 /// A sample as stored: as Junction sent it minus its null fields and its instant. An interval whose `start` is
 /// the instant keeps its length instead of `start` and `end` ([`INTERVAL_SECS`], [`INTERVAL_MICROS`]), so that
-/// a second of steps costs a few bytes, not two timestamps; [`expand_sample`] puts them back.
+/// a second of steps costs a few bytes, not two timestamps; [`expand_sample`] puts them back, exactly as sent:
+/// only bounds written as Junction writes them ([`junction_text`]) are replaced.
 pub fn compact_sample(raw: &Value, instant: &chrono::DateTime<chrono::Utc>) -> Value {
     let Value::Object(m) = raw else {
         return raw.clone();
@@ -546,9 +604,11 @@ pub fn compact_sample(raw: &Value, instant: &chrono::DateTime<chrono::Utc>) -> V
         .filter(|(k, v)| !v.is_null() && k.as_str() != "timestamp")
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let start = out.get("start").and_then(Value::as_str).and_then(parse_instant);
-    let end = out.get("end").and_then(Value::as_str).and_then(parse_instant);
-    if let (Some(start), Some(end)) = (start, end)
+    let bound = |key: &str| {
+        let text = out.get(key).and_then(Value::as_str)?;
+        parse_instant(text).filter(|dt| junction_text(dt) == text)
+    };
+    if let (Some(start), Some(end)) = (bound("start"), bound("end"))
         && start == *instant
         && end >= start
     {
@@ -575,9 +635,9 @@ pub fn expand_sample(mut sample: Value, instant: &chrono::DateTime<chrono::Utc>)
             (None, None) => None,
         };
         if let Some(micros) = micros {
-            m.insert("start".into(), Value::String(canonical(instant)));
+            m.insert("start".into(), Value::String(junction_text(instant)));
             let end = *instant + chrono::Duration::microseconds(micros);
-            m.insert("end".into(), Value::String(canonical(&end)));
+            m.insert("end".into(), Value::String(junction_text(&end)));
         }
     }
     sample
@@ -714,6 +774,15 @@ pub fn read_bucket(item: &Item) -> StoredBucket {
     }
 }
 
+/// A total order on stored sample values, for versions that tie.
+fn order_key(v: &AttributeValue) -> (u8, &str) {
+    match v {
+        AttributeValue::N(text) => (0, text),
+        AttributeValue::S(text) => (1, text),
+        _ => (2, ""),
+    }
+}
+
 /// What merging a write into the bucket it finds comes to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Merge {
@@ -757,7 +826,13 @@ pub fn merge_bucket(current: Option<&Item>, write: &BucketWrite) -> Merge {
         let value = encode_sample(sample, &shared);
         match samples.get(offset) {
             Some((_, stored)) if *stored > write.version => stale += 1,
-            Some((v, stored)) if *stored == write.version && *v == value => {}
+            // One version (the same message again, or two messages whose versions tie): the greater value stays,
+            // whatever the order they arrive in.
+            Some((v, stored)) if *stored == write.version && order_key(v) >= order_key(&value) => {
+                if *v != value {
+                    stale += 1;
+                }
+            }
             _ => {
                 samples.insert(*offset, (value, write.version));
                 written += 1;
@@ -773,10 +848,7 @@ pub fn merge_bucket(current: Option<&Item>, write: &BucketWrite) -> Merge {
     item.insert(KIND.into(), s("timeseries"));
     item.insert(REV.into(), n(rev.unwrap_or(0) + 1));
     if !shared.is_empty() {
-        item.insert(
-            BUCKET_SHARED.into(),
-            s(Value::Object(shared).to_string()),
-        );
+        item.insert(BUCKET_SHARED.into(), s(Value::Object(shared).to_string()));
     }
     let runs = OwnerRuns::from_versions(samples.values().map(|(_, v)| *v));
     item.insert(BUCKET_OWNERS.into(), s(runs.encode()));
@@ -823,3 +895,6 @@ fn value_size(v: &AttributeValue) -> usize {
         _ => 0,
     }
 }
+
+#[cfg(test)]
+mod tests;

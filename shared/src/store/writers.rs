@@ -50,7 +50,7 @@ impl Store {
         reason: &str,
     ) -> Result<Written, StoreError> {
         let body = event.raw.to_string();
-        self.execute(&[plan::catch_all(body.as_bytes(), meta, reason)])
+        self.execute(&plan::catch_all(body.as_bytes(), meta, reason))
             .await
     }
 
@@ -61,7 +61,7 @@ impl Store {
         meta: &MessageMeta,
         reason: &str,
     ) -> Result<Written, StoreError> {
-        self.execute(&[plan::catch_all(body, meta, reason)]).await
+        self.execute(&plan::catch_all(body, meta, reason)).await
     }
 
     /// Carries out writes in order.

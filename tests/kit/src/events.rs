@@ -86,16 +86,25 @@ pub fn http_event(
         .expect("lambda_http reads the event")
 }
 
-/// Metadata as the ingest function would set it for `body` (fixed timestamps).
+/// Metadata as the ingest function would set it for `body`, received now ([`next_receive_ms`]).
 pub fn meta_for(svix_id: &str, body: &[u8]) -> MessageMeta {
     let t = peek_event_type(body).expect("the body has an event type");
+    let received_at_ms = next_receive_ms();
     MessageMeta {
         svix_id: svix_id.to_owned(),
         event_type: t.as_str().into_owned(),
         family: t.family(),
-        svix_timestamp: 1_732_000_000,
-        received_at_ms: 1_732_000_000_000,
+        svix_timestamp: received_at_ms / 1000,
+        received_at_ms,
     }
+}
+
+/// A receive time one second after the previous one this process handed out, from 2024-11-19T07:06:40Z: the
+/// messages a test builds one after another are received in that order, so a message id that is not a KSUID (which
+/// is versioned by its receive time) is newer than the ones built before it.
+pub fn next_receive_ms() -> i64 {
+    static CLOCK: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    1_732_000_000_000 + 1000 * CLOCK.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// A Lambda SQS event of these records.
