@@ -1,39 +1,70 @@
 //! DynamoDB store: the records users keep, deduplicated and tolerant of redelivery and reordering.
 //!
+//! The rules live in [`plan`], as pure functions (an event and its message's metadata in, writes out); the
+//! executor ([`Store::execute`], in `writers.rs`) carries the writes out. Versions are in [`version`].
+//!
 //! # Data model (one table, `pk` / `sk`, TTL attribute `expires_at`)
 //!
 //! | record | `pk` | `sk` | written | wins |
 //! |---|---|---|---|---|
-//! | summary (sleep, activity, …) | `USER#{user}` | `SUM#{resource}#{id}` | PutItem | newest `updated_at`; without one, newest message |
-//! | timeseries bucket (an hour; a quarter hour for heart rate) | `USER#{user}` | `TS#{resource}#{YYYY-MM-DDTHH[:MM]}#{provider}#{source type}` | read, merge, PutItem on `rev`; one attribute per sample | latest received per sample |
+//! | summary (sleep, activity, …) | `USER#{user}` | `SUM#{resource}#{id}` | PutItem | newest `updated_at`, then newest message |
+//! | workout-stream notice | `USER#{user}` | `SUM#workout_stream#{workout id}` | PutItem | newest message |
+//! | fetched workout stream, in parts | `USER#{user}` | `WSTREAM#{workout id}#{part}` | PutItem | newest fetch |
+//! | timeseries bucket ([`BucketSpan`]) | `USER#{user}` | `TS#{resource}#{start}#{provider}#{source type}[#a=…][#d=…][#w=…][#sp=…][#t=…]` ([`keys::bucket`]) | read, merge, PutItem on `rev` | per sample: newest message |
 //! | provider connection | `USER#{user}` | `CONN#{provider}` | PutItem | newest message |
 //! | connection history | `USER#{user}` | `CONN#{provider}#EVT#{svix id}` | PutItem | idempotent by key |
-//! | device | `USER#{user}` | `DEVICE#{device id}` | PutItem | newest message |
+//! | device | `USER#{user}` | `DEVICE#{Junction device id}` | PutItem | newest message |
 //! | historical pull (backfill) | `USER#{user}` | `BACKFILL#{provider}#{resource}` | UpdateItem | newest message |
-//! | lab order / appointment / critical result / parsing job | `USER#{user}` | `LAB#{KIND}#{id}` | PutItem | newest `updated_at`, else Svix timestamp |
+//! | lab order / appointment / parsing job | `USER#{user}` | `LAB#{KIND}#{id}` | PutItem | newest `updated_at`, then newest message |
+//! | critical result | `USER#{user}` | `LAB#CRITICAL_RESULT#{order id}#{sample id}` | PutItem | newest `updated_at`, then newest message |
 //! | lab status history | `USER#{user}` | `LAB#{KIND}#{id}#EVT#{svix id}` | PutItem | idempotent by key |
 //! | lab match review (no user in the event) | `TEAM#{team}` | `LAB#MATCH_REVIEW#{id}` | PutItem | newest message |
-//! | catch-all (unknown, unparseable, continuous query) | `CATCHALL` | `MSG#{svix id}` | PutItem | idempotent by key |
+//! | catch-all (unknown, unparseable, unplannable, continuous query) | `CATCHALL` | `MSG#{svix id}` (+ `#PART#{n}` over 350 KB) | PutItem | idempotent by key |
 //! | processed-message marker | `MSG#{svix id}` | `{family}` | PutItem, expires by TTL | — |
 //!
-//! Access patterns: everything of a user is one `Query` on `pk = USER#{user}`; one resource's records are
-//! `begins_with(sk, "SUM#{resource}#")` or `begins_with(sk, "TS#{resource}#")`; a time range of samples is
-//! `sk BETWEEN "TS#{resource}#{from hour}" AND "TS#{resource}#{to hour}~"` (a quarter-hour bucket's start,
-//! `2024-11-24T10:15`, sorts within its hour). See [`crate::query`].
+//! # Identity: what Junction's documented key leaves out
 //!
-//! Timeseries samples are stored one bucket per item ([`BucketSpan`]: an hour, or a quarter hour for heart rate),
-//! each sample an attribute named by its offset from the bucket's start (`s{seconds}`, or `u{microseconds}` for
-//! sub-second instants). Its value is the sample as Junction sent it, minus its timestamp and null fields: a
-//! DynamoDB number holding `value` when the rest of the sample is the bucket's shared fields (attribute `d`, the
-//! fields every sample of the bucket's first write had alike, such as `unit` and `timezone_offset`), otherwise the
-//! sample's compact JSON (blood pressure, intervals with `start` and `end`, another unit, `72.0`). One conditional
-//! `PutItem` per bucket (read, merge, write), so a batch of N heart-rate samples costs about N × 7 bytes of write
-//! units instead of N items, and a webhook adding to a bucket re-writes at most about a kilobyte.
+//! Junction documents a summary's key as its `id` and a sample's as (resource, provider, source type, timestamp).
+//! The schemas tell apart more than that, and merging what they tell apart loses readings, so a sample's key also
+//! has ([`crate::events::Series`]):
+//!
+//! | part | from | resources | why |
+//! |---|---|---|---|
+//! | app | `source.app_id` | any (multi-source providers) | two apps can write the same instant |
+//! | device | `source.device_id` | any | two devices of a user at one instant (per-device timeseries) |
+//! | workout, sport | `source.workout_id`, `source.sport` | `workout_distance`, `workout_swimming_stroke`; `distance` (sport) | one group per workout in the grouped Data API |
+//! | sample type | the sample's `type` | `cholesterol`, `ige`, `igg` (the reading), `electrocardiogram_voltage` (the lead), `heart_rate_alert`, `insulin_injection` | a lab panel reports many at one timestamp |
+//! | instant | `timestamp`, else `start` | interval samples | the spec deprecates `timestamp` for intervals |
+//!
+//! `stand_hour` and `sleep_breathing_disturbance` also have a `type`, but it classifies the one reading of an instant
+//! (`stood`/`idle`), so a correction replaces it; every other resource's `type` is always null. The list is checked
+//! against every sample schema in the spec ([`crate::events::Resource::sample_type_is_identity`]). A device record is
+//! keyed by Junction's device id (`data.id`), the id samples name, and a critical result by its order and
+//! laboratory sample.
+//!
+//! # Versions
 //!
 //! "Newest message" is the order of the messages' creation, read from the Svix message id (`msg_` and a KSUID,
 //! the same in every delivery attempt of a message), not the `svix-timestamp` header, which is the time of the
-//! attempt: a retry of an old message that arrives after a newer one does not overwrite it. Ids that are not
-//! KSUIDs fall back to the Svix timestamp.
+//! attempt: a retry of an old message that arrives after a newer one does not overwrite it ([`version`]). Every item
+//! carries it: in its `version` (`{updated_at}|{creation}#{hash}#{id}`, or `{creation}#{hash}#{id}`), in
+//! `message_created_at` on items without a version (history entries, catch-all records), and as a run-length list
+//! (`o`) of each sample's version on a bucket. Fetched data is versioned by the time of the fetch.
+//!
+//! # Buckets
+//!
+//! Timeseries samples are stored one bucket per item ([`BucketSpan`]), each sample an attribute named by its offset
+//! from the bucket's start (`s{seconds}`, or `u{microseconds}` for sub-second instants). Its value is the sample as
+//! Junction sent it, minus its instant and null fields ([`plan::compact_sample`]; an interval's `start` and `end`
+//! become its length): a DynamoDB number holding `value` when the rest of the sample is the bucket's shared fields
+//! (attribute `d`, the fields every sample of the bucket's first write had alike, such as `unit` and
+//! `timezone_offset`), otherwise the sample's compact JSON. One conditional `PutItem` per bucket (read, merge,
+//! write), so a batch of N heart-rate samples costs about N × 7 bytes of write units instead of N items.
+//!
+//! Access patterns: everything of a user is one `Query` on `pk = USER#{user}`; one resource's records are
+//! `begins_with(sk, "SUM#{resource}#")` or `begins_with(sk, "TS#{resource}#")`; a time range of samples is
+//! `sk BETWEEN "TS#{resource}#{from hour}" AND "TS#{resource}#{to hour}~"` (a bucket's start, `2024-11-24T10:15`,
+//! sorts within its hour). See [`crate::query`].
 
 pub mod plan;
 pub mod time;

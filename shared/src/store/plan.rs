@@ -118,6 +118,12 @@ fn base_item(pk: String, sk: String, kind: &str, meta: &MessageMeta) -> Item {
         "received_at".into(),
         s(canonical_from_millis(meta.received_at_ms)),
     );
+    item
+}
+
+/// An item that is idempotent by its key (a history entry, a catch-all record) has no version to compare; it
+/// names its message's creation time on its own.
+fn with_creation_time(mut item: Item, meta: &MessageMeta) -> Item {
     item.insert(
         "message_created_at".into(),
         s(MessageVersion::of(meta).created_at()),
@@ -309,7 +315,7 @@ fn connection_writes(
     vec![
         versioned(state, MessageVersion::of(meta).text()),
         Write::Put {
-            item: event,
+            item: with_creation_time(event, meta),
             version: None,
         },
     ]
@@ -334,10 +340,6 @@ fn backfill_write(
             s(canonical_from_millis(meta.received_at_ms)),
         ),
         ("svix_id".into(), s(meta.svix_id.clone())),
-        (
-            "message_created_at".into(),
-            s(MessageVersion::of(meta).created_at()),
-        ),
         (VERSION.into(), s(version.clone())),
     ];
     if let Some(v) = pull.start_date.as_deref().and_then(canonicalize) {
@@ -414,7 +416,7 @@ fn lab_writes(pk: String, lab: LabRecord<'_>, event: &Event, meta: &MessageMeta)
     vec![
         versioned(state, record_version(updated.as_deref(), meta)),
         Write::Put {
-            item: history,
+            item: with_creation_time(history, meta),
             version: None,
         },
     ]
@@ -478,7 +480,7 @@ pub fn catch_all(body: &[u8], meta: &MessageMeta, reason: &str) -> Vec<Write> {
     }
     // The parts first: a record that names parts always has them.
     writes.push(Write::Put {
-        item,
+        item: with_creation_time(item, meta),
         version: None,
     });
     writes

@@ -168,12 +168,19 @@ fn every_fixture_plans_and_every_planned_item_fits() {
         }
         for item in table.0.values() {
             assert!(item_size(item) < MAX_ITEM_BYTES, "{name}");
-            // Every record carries its message's creation time.
-            let carries = item.contains_key("message_created_at")
+            // Every record carries its message's creation time: in its version, its own attribute, or its
+            // samples' versions.
+            let created = MessageVersion::of(&meta).created_at();
+            let carries = item
+                .get(VERSION)
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|v| v.contains(&created))
+                || item.get("message_created_at").and_then(|v| v.as_s().ok()) == Some(&created)
                 || item
                     .get(BUCKET_OWNERS)
                     .and_then(|o| o.as_s().ok())
-                    .is_some_and(|o| !o.is_empty());
+                    .and_then(|o| OwnerRuns::decode(o))
+                    .is_some_and(|runs| runs.versions().all(|v| v.created_at() == created));
             assert!(carries, "{name}: {:?}", key_of(item));
         }
         if let EventData::Timeseries(batch) = &event.data {
