@@ -507,6 +507,77 @@ async fn a_timeseries_body_without_its_samples_list_is_kept_not_acknowledged_as_
     assert_eq!(rec.get_str("body").map(str::as_bytes), Some(&body[..]));
 }
 
+/// The densest series devices send fit their buckets and read back whole: two 30 s ECGs at 512 Hz in one hour
+/// (one hour bucket of them was over 400 KB, and its write failed on every retry), and an hour of 1 Hz steps.
+#[tokio::test]
+async fn the_densest_realistic_series_are_stored_and_read_back_whole() {
+    use jwh_shared::store::plan::junction_text;
+    let env = env().await;
+    let store_batch = |resource: &str, samples: Vec<Value>, id: &str| {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "event_type": format!("daily.data.{resource}.created"), "user_id": USER,
+            "data": {"source": {"provider": "apple_health_kit", "type": "watch"}, "data": samples, "user_id": USER},
+        }))
+        .unwrap();
+        let event = jwh_shared::events::parse_event(&body).unwrap();
+        let meta = meta_for(id, &body);
+        let store = env.store.clone();
+        async move { store.write_event(&event, &meta).await.unwrap() }
+    };
+    for (i, from) in ["2024-11-24T10:05:00Z", "2024-11-24T10:41:00Z"]
+        .iter()
+        .enumerate()
+    {
+        let start = canonicalize(from)
+            .and_then(|t| jwh_shared::store::time::parse_instant(&t))
+            .unwrap();
+        let samples: Vec<Value> = (0..30 * 512)
+            .map(|k| {
+                let at = start + chrono::Duration::microseconds(k * 1_000_000 / 512);
+                serde_json::json!({"timestamp": junction_text(&at), "value": (k % 97) as f64 / 100.0 - 0.41,
+                                   "unit": "mV", "type": "lead_1"})
+            })
+            .collect();
+        let written = store_batch(
+            "electrocardiogram_voltage",
+            samples,
+            &format!("msg_ecg_{i}"),
+        )
+        .await;
+        assert_eq!(written.samples, 30 * 512);
+        assert_eq!(written.items, 3, "three ten-second buckets");
+    }
+    let ecg = env
+        .store
+        .samples(USER, Resource::ElectrocardiogramVoltage, None, None)
+        .await
+        .unwrap();
+    assert_eq!(ecg.len(), 2 * 30 * 512);
+    assert_eq!(ecg[1].sample["value"], serde_json::json!(-0.4));
+    assert_eq!(ecg[1].timestamp, "2024-11-24T10:05:00.001953Z");
+
+    // The pure rules store a whole day of 1 Hz steps, calories and distance in 24 buckets of under 64 KB each
+    // (`shared/src/store/plan/tests.rs`); here, an hour of them against moto.
+    let hour = jwh_shared::store::time::parse_instant("2024-11-25T07:00:00Z").unwrap();
+    let steps: Vec<Value> = (0..3600)
+        .map(|k| {
+            let start = hour + chrono::Duration::seconds(k);
+            let end = start + chrono::Duration::seconds(1);
+            serde_json::json!({"start": junction_text(&start), "end": junction_text(&end), "value": k % 3,
+                               "unit": "count", "timezone_offset": 3600})
+        })
+        .collect();
+    let written = store_batch("steps", steps.clone(), "msg_steps_hour").await;
+    assert_eq!((written.items, written.samples), (1, 3600));
+    let stored = env
+        .store
+        .samples(USER, Resource::Steps, None, None)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 3600);
+    assert_eq!(stored[1234].sample, steps[1234]);
+}
+
 /// A batch whose bucket would pass DynamoDB's item limit (samples no device sends: an hour of distinct notes at
 /// 1 Hz) is kept whole in the catch-all records, not retried into the dead-letter queue.
 #[tokio::test]
