@@ -503,8 +503,9 @@ def test_the_fixture_users_records_are_exactly_the_expected_ones(jwh):
     for kind, msg_id in (("connection_event", DUPLICATES["provider.connection.created.json"]),
                          ("lab_event", DUPLICATES["labtest.order.created.json"])):
         assert [r["attributes"]["svix_id"] for r in rows[kind]].count(msg_id) == 1
+    # (workout_stream: the stream the fetcher read for the workout-stream notice, beside the notice's summary.)
     assert set(rows) == {"summary", "backfill", "connection", "connection_event", "device", "lab", "lab_event",
-                         "sample"}
+                         "sample", "workout_stream"}
     # Samples: one per identity (source, type where it names the measurement, instant), whatever the number of
     # deliveries.
     got = collections.Counter(s["resource"] for s in rows["sample"])
@@ -636,7 +637,11 @@ def test_the_fixtures_historical_events_and_workout_streams_were_fetched(jwh):
         else:
             assert (s["pages_done"], s["api_calls"]) == (1, 1), s
     spec = json.loads((ROOT / "shared" / "testdata" / "junction" / "swagger.json").read_text())
-    streams = query(jwh, "--user", exp.user, "--resource", "workout_stream")
-    assert streams and all(r["attributes"]["data"]["stream"] == spec["components"]["schemas"]["ClientFacingStream"]
-                           ["example"] for r in streams)
+    # The stream is kept in items of its own beside the notice (one part here: the example is small).
+    notices = query(jwh, "--user", exp.user, "--resource", "workout_stream")
+    parts = [r for r in query(jwh, "--user", exp.user) if r.get("kind") == "workout_stream"]
+    assert notices and sorted(r["attributes"]["record_id"] for r in notices) == \
+        sorted(r["attributes"]["workout_id"] for r in parts)
+    assert all(json.loads(r["attributes"]["stream"]) == spec["components"]["schemas"]["ClientFacingStream"]["example"]
+               for r in parts)
 
