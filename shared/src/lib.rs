@@ -12,6 +12,7 @@ pub mod fetch;
 pub mod logging;
 pub mod processor;
 pub mod query;
+pub mod resolve;
 pub mod secrets;
 pub mod signature;
 pub mod store;

@@ -202,6 +202,17 @@ struct QueryArgs {
     /// Samples (and summaries by start) at or before this time.
     #[arg(long, value_parser = query::parse_time)]
     to: Option<chrono::DateTime<chrono::Utc>>,
+    /// Keep only the highest-priority source's data: per instant and overlapping interval for samples, per
+    /// calendar day for summaries (each line still names its source).
+    #[arg(long)]
+    resolve: bool,
+    /// The source order for --resolve, instead of each resource's default: rules separated by commas, each a
+    /// source type or `+`-joined `type:…`, `provider:…`, `device:…` (e.g. `provider:oura+type:ring,watch,phone`).
+    #[arg(long, value_parser = query::parse_priority, requires = "resolve")]
+    priority: Option<jwh_shared::resolve::Priority>,
+    /// With --resolve: also a total per local day of each additive resource (steps, calories, distance, …).
+    #[arg(long, requires = "resolve")]
+    daily_totals: bool,
     /// DynamoDB table name.
     #[arg(long, env = "TABLE_NAME")]
     table: Option<String>,
@@ -349,6 +360,10 @@ fn run(command: Command) -> Result<Exit, CliError> {
                 kind: args.kind,
                 from: args.from,
                 to: args.to,
+                resolve: args.resolve.then(|| query::Resolve {
+                    priority: args.priority,
+                    daily_totals: args.daily_totals,
+                }),
             };
             let lines = block_on(async {
                 let store = store(table, stack.as_ref()).await;

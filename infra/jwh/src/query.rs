@@ -5,15 +5,18 @@
 
 use chrono::{DateTime, Utc};
 use jwh_shared::events::{Resource, ResourceKind};
+use std::collections::BTreeMap;
+
 use jwh_shared::query::{StoredRecord, StoredSample, expand_bucket};
+use jwh_shared::resolve::{DailyTotal, Priority, daily_totals, resolve_samples, resolve_summaries};
 use jwh_shared::store::Store;
 use jwh_shared::store::time::{canonical, parse_instant};
 use serde::Serialize;
 
 use crate::exit::CliError;
 
-/// One output line: a sample expanded from a timeseries bucket, or any other record whole. Serialized as the
-/// shared type itself, fields in declaration order.
+/// One output line: a sample expanded from a timeseries bucket, any other record whole, or a daily total.
+/// Serialized as the shared type itself, fields in declaration order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Line {
@@ -21,6 +24,8 @@ pub enum Line {
     Sample(StoredSample),
     /// Any other record.
     Record(StoredRecord),
+    /// A local day's total of an additive resource (`--daily-totals`).
+    Total(DailyTotal),
 }
 
 /// Whose records to read.
@@ -45,6 +50,68 @@ pub struct Filter {
     pub from: Option<DateTime<Utc>>,
     /// Samples at or before this instant; summaries starting at or before it.
     pub to: Option<DateTime<Utc>>,
+    /// Keep only the highest-priority source's data ([`jwh_shared::resolve`]).
+    pub resolve: Option<Resolve>,
+}
+
+/// How `--resolve` chooses among sources.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resolve {
+    /// The order to apply to every resource; `None`: each resource's documented default.
+    pub priority: Option<Priority>,
+    /// Also print a total per local day of each additive resource, from the resolved samples.
+    pub daily_totals: bool,
+}
+
+/// Parses `--priority` ([`Priority::parse`]).
+pub fn parse_priority(s: &str) -> Result<Priority, String> {
+    Priority::parse(s)
+}
+
+/// Keeps the highest-priority source's samples (per instant and overlapping interval) and summaries (per calendar
+/// day) among `lines`, resource by resource; other records pass through. With daily totals, appends one line per
+/// additive resource and local day.
+pub fn resolve_lines(lines: Vec<Line>, resolve: &Resolve) -> Vec<Line> {
+    let priority_for = |resource: &str| {
+        resolve.priority.clone().unwrap_or_else(|| {
+            Resource::parse(resource).map_or_else(
+                || Priority::default_for(Resource::Steps),
+                Priority::default_for,
+            )
+        })
+    };
+    let mut samples: BTreeMap<String, Vec<StoredSample>> = BTreeMap::new();
+    let mut summaries: BTreeMap<String, Vec<StoredRecord>> = BTreeMap::new();
+    let mut others = Vec::new();
+    for line in lines {
+        match line {
+            Line::Sample(s) => samples.entry(s.resource.clone()).or_default().push(s),
+            Line::Record(r) if r.kind == "summary" => summaries
+                .entry(r.get_str("resource").unwrap_or_default().to_owned())
+                .or_default()
+                .push(r),
+            other => others.push(other),
+        }
+    }
+    let mut out = Vec::new();
+    for (resource, records) in summaries {
+        out.extend(
+            resolve_summaries(records, &priority_for(&resource))
+                .into_iter()
+                .map(Line::Record),
+        );
+    }
+    out.extend(others);
+    let mut totals = Vec::new();
+    for (resource, group) in samples {
+        let kept = resolve_samples(group, &priority_for(&resource));
+        if resolve.daily_totals {
+            totals.extend(daily_totals(&kept));
+        }
+        out.extend(kept.into_iter().map(Line::Sample));
+    }
+    out.extend(totals.into_iter().map(Line::Total));
+    out
 }
 
 /// Parses `--from` / `--to`: RFC 3339, a date-time taken as UTC, a date (midnight UTC), or Unix seconds.
@@ -78,8 +145,17 @@ pub fn parse_resource(s: &str) -> Result<Resource, String> {
     Resource::parse(s).ok_or_else(|| format!("unknown resource {s:?}"))
 }
 
-/// Reads the records `filter` selects from `store`, as JSON values in the order the shared query module gives.
+/// Reads the records `filter` selects from `store`, as JSON values in the order the shared query module gives;
+/// with `--resolve`, only the highest-priority source's ([`resolve_lines`]).
 pub async fn fetch(store: &Store, target: &Target, filter: &Filter) -> Result<Vec<Line>, CliError> {
+    let lines = fetch_all(store, target, filter).await?;
+    Ok(match &filter.resolve {
+        Some(resolve) => resolve_lines(lines, resolve),
+        None => lines,
+    })
+}
+
+async fn fetch_all(store: &Store, target: &Target, filter: &Filter) -> Result<Vec<Line>, CliError> {
     let failed = |e: jwh_shared::store::StoreError| CliError::Failed(e.to_string());
     match (target, filter.resource) {
         (Target::User(user), Some(resource)) => match resource.kind() {
@@ -309,5 +385,60 @@ mod tests {
             parse_resource("nope"),
             Err("unknown resource \"nope\"".into())
         );
+    }
+    #[test]
+    fn resolve_keeps_one_source_per_stretch_of_time_and_totals_its_days() {
+        let sample = |source_type: &str, hour: u32, value: i64| {
+            Line::Sample(StoredSample {
+                user_id: "u".into(),
+                resource: "steps".into(),
+                provider: "apple_health_kit".into(),
+                source_type: source_type.into(),
+                app_id: None,
+                device_id: None,
+                workout_id: None,
+                sport: None,
+                timestamp: format!("2024-11-24T{hour:02}:00:00.000000Z"),
+                message_created_at: "2024-11-24T00:00:00.000000Z".into(),
+                sample: json!({"start": format!("2024-11-24T{hour:02}:00:00+00:00"),
+                               "end": format!("2024-11-24T{:02}:00:00+00:00", hour + 1),
+                               "value": value, "unit": "count"}),
+            })
+        };
+        let lines = vec![
+            sample("phone", 9, 100),
+            sample("watch", 9, 120),
+            sample("phone", 10, 50),
+            Line::Record(records().pop().unwrap()),
+        ];
+        let resolve = Resolve {
+            priority: None,
+            daily_totals: true,
+        };
+        let out: Vec<Value> = resolve_lines(lines.clone(), &resolve)
+            .iter()
+            .map(|l| serde_json::to_value(l).unwrap())
+            .collect();
+        assert_eq!(out.len(), 4, "{out:?}");
+        assert_eq!(out[0]["kind"], "connection");
+        assert_eq!(
+            (
+                out[1]["source_type"].as_str(),
+                out[1]["sample"]["value"].as_i64()
+            ),
+            (Some("watch"), Some(120))
+        );
+        assert_eq!(out[2]["source_type"], "phone");
+        assert_eq!(out[3]["total"], 170.0);
+        assert_eq!(out[3]["date"], "2024-11-24");
+        let phone_first = Resolve {
+            priority: Some(parse_priority("phone").unwrap()),
+            daily_totals: true,
+        };
+        let out = resolve_lines(lines, &phone_first);
+        let Some(Line::Total(total)) = out.last() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(total.total, 150.0);
     }
 }
