@@ -6,6 +6,7 @@
 
 pub mod aws;
 pub mod envelope;
+pub mod erase;
 pub mod events;
 pub mod family;
 pub mod fetch;

@@ -2,6 +2,7 @@
 
 mod backfill;
 mod cost;
+mod erase;
 mod fault_proxy;
 mod faults;
 mod ingest;

@@ -14,6 +14,7 @@ mod replay;
 mod send;
 mod sign;
 mod stack_env;
+mod users;
 mod verify;
 mod webhooks;
 
@@ -62,6 +63,9 @@ enum Command {
     Backfill(backfill::BackfillCommand),
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
+    /// A user's data: `jwh users delete` removes everything the stack holds of one user.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
 }
 
 /// Print the Svix headers Junction would send with a body.
@@ -296,6 +300,7 @@ fn run(command: Command) -> Result<Exit, CliError> {
     match command {
         Command::Webhooks(command) => webhooks::run(command),
         Command::Backfill(command) => backfill::run(command),
+        Command::Users(command) => users::run(command),
         Command::Sign(args) => {
             let secret = sign::parse_secret("--secret", &args.secret)?;
             let body = read_body(args.file.as_deref())?;
@@ -360,7 +365,7 @@ fn run(command: Command) -> Result<Exit, CliError> {
                 kind: args.kind,
                 from: args.from,
                 to: args.to,
-                resolve: args.resolve.then(|| query::Resolve {
+                resolve: args.resolve.then_some(query::Resolve {
                     priority: args.priority,
                     daily_totals: args.daily_totals,
                 }),

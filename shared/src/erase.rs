@@ -1,0 +1,282 @@
+//! Erasure: everything the stack holds of one user, removed on request (health data comes with a right to be
+//! forgotten).
+//!
+//! What is removed:
+//! - every item of the user's partition (`USER#{user}`): summaries, timeseries buckets, workout streams,
+//!   connections and their history, devices, backfills, lab records and their history;
+//! - every catch-all record whose body names the user (and the parts of a large body);
+//! - every claim-check object in the payload bucket whose body names the user.
+//!
+//! - in the teams named, every lab match review resolved to the user (Junction sends reviews without a user, so
+//!   they live under their team), with its history.
+//!
+//! Processed-message markers (`MSG#{svix id}`) name no user and hold no data, so they stay: a delivery of one of
+//! the user's old messages is still recognised as already processed, and does not bring the data back.
+//!
+//! Idempotent and resumable: each step deletes what it finds, page by page, so a run cut short is finished by
+//! running it again, and a run over nothing removes nothing. Another user's items are never read for deletion
+//! but by their key (their own partition) or a body naming this user's id.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use serde::Serialize;
+
+use crate::envelope::CLAIM_CHECK_PREFIX;
+use crate::store::{CATCH_ALL_PK, KIND, PK, SK, Store, StoreError, keys};
+
+/// What an erasure removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Erased {
+    /// Items of the user's partition, by kind (`summary`, `timeseries`, `connection`, …).
+    pub records: BTreeMap<String, u64>,
+    /// Catch-all records (with their body parts) whose body named the user.
+    pub catch_all: u64,
+    /// Lab match reviews resolved to the user, in the teams named.
+    pub match_reviews: u64,
+    /// Claim-check objects whose body named the user.
+    pub payloads: u64,
+}
+
+impl Erased {
+    /// Everything removed, counted.
+    pub fn total(&self) -> u64 {
+        self.records.values().sum::<u64>() + self.catch_all + self.match_reviews + self.payloads
+    }
+}
+
+/// An erasure step failed; what was removed before it stays removed, and a new run finishes the rest.
+#[derive(Debug, thiserror::Error)]
+pub enum EraseError {
+    /// DynamoDB failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// S3 failed.
+    #[error("S3 request failed ({0})")]
+    S3(String),
+}
+
+/// Deletes keys 25 at a time (BatchWriteItem's limit), retrying what DynamoDB leaves unprocessed.
+async fn delete_keys(store: &Store, keys: Vec<(String, String)>) -> Result<(), StoreError> {
+    for chunk in keys.chunks(25) {
+        let mut requests: Vec<WriteRequest> = chunk
+            .iter()
+            .map(|(pk, sk)| {
+                let delete = DeleteRequest::builder()
+                    .key(PK, AttributeValue::S(pk.clone()))
+                    .key(SK, AttributeValue::S(sk.clone()))
+                    .build()
+                    .map_err(|e| StoreError::Rejected(e.to_string()))?;
+                Ok(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect::<Result<_, StoreError>>()?;
+        for attempt in 0..10u32 {
+            let out = store
+                .client()
+                .batch_write_item()
+                .request_items(store.table(), requests)
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            requests = out
+                .unprocessed_items
+                .and_then(|mut m| m.remove(store.table()))
+                .unwrap_or_default();
+            if requests.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(6))).await;
+        }
+        if !requests.is_empty() {
+            return Err(StoreError::Throttled(
+                "deletes left unprocessed after retries".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One page of a partition's items, with the attributes named (the keys among them).
+async fn page(
+    store: &Store,
+    pk: &str,
+    attributes: &[&str],
+    start: Option<std::collections::HashMap<String, AttributeValue>>,
+) -> Result<
+    (
+        Vec<std::collections::HashMap<String, AttributeValue>>,
+        Option<std::collections::HashMap<String, AttributeValue>>,
+    ),
+    StoreError,
+> {
+    let mut req = store
+        .client()
+        .query()
+        .table_name(store.table())
+        .key_condition_expression("#a0 = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()));
+    let mut projection = Vec::new();
+    for (i, name) in std::iter::once(&PK).chain(attributes).enumerate() {
+        req = req.expression_attribute_names(format!("#a{i}"), *name);
+        projection.push(format!("#a{i}"));
+    }
+    let out = req
+        .projection_expression(projection.join(", "))
+        .set_exclusive_start_key(start)
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(StoreError::from_sdk)?;
+    Ok((
+        out.items.unwrap_or_default(),
+        out.last_evaluated_key.filter(|k| !k.is_empty()),
+    ))
+}
+
+fn text(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> String {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Whether a stored body names the user: its id as a JSON string.
+fn names(body: &str, needle: &str) -> bool {
+    body.contains(needle)
+}
+
+impl Store {
+    /// Removes everything of `user_id` from the table and, given the payload bucket, its claim-check objects.
+    pub async fn erase_user(
+        &self,
+        user_id: &str,
+        teams: &[String],
+        payloads: Option<(&aws_sdk_s3::Client, &str)>,
+    ) -> Result<Erased, EraseError> {
+        let mut erased = Erased::default();
+        // The user's partition, page by page.
+        let pk = keys::user(user_id);
+        loop {
+            let (items, _) = page(self, &pk, &[SK, KIND], None).await?;
+            if items.is_empty() {
+                break;
+            }
+            let mut doomed = Vec::with_capacity(items.len());
+            for item in &items {
+                *erased.records.entry(text(item, KIND)).or_default() += 1;
+                doomed.push((text(item, PK), text(item, SK)));
+            }
+            delete_keys(self, doomed).await?;
+        }
+        // Catch-all records whose body names the user, with their parts.
+        let needle = format!("\"{user_id}\"");
+        // A message's record and its parts, in key order (the record, then part 0000, 0001, …), so that a body
+        // split across parts is read whole.
+        let mut start = None;
+        let mut messages: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        loop {
+            let (items, next) = page(self, CATCH_ALL_PK, &[SK, "body"], start).await?;
+            for item in &items {
+                let sk = text(item, SK);
+                let message = sk.split("#PART#").next().unwrap_or(&sk).to_owned();
+                messages
+                    .entry(message)
+                    .or_default()
+                    .push((sk, text(item, "body")));
+            }
+            match next {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        let mut doomed = Vec::new();
+        for parts in messages.into_values() {
+            let body: String = parts.iter().map(|(_, b)| b.as_str()).collect();
+            if names(&body, &needle) {
+                erased.catch_all += 1;
+                doomed.extend(
+                    parts
+                        .into_iter()
+                        .map(|(sk, _)| (CATCH_ALL_PK.to_owned(), sk)),
+                );
+            }
+        }
+        delete_keys(self, doomed).await?;
+        // Match reviews resolved to the user: a review's record and its history share the key's first three parts.
+        for team in teams {
+            let team_pk = keys::team(team);
+            let mut start = None;
+            let mut reviews: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+            loop {
+                let (items, next) = page(self, &team_pk, &[SK, "data"], start).await?;
+                for item in &items {
+                    let sk = text(item, SK);
+                    let review = sk.split('#').take(3).collect::<Vec<_>>().join("#");
+                    reviews
+                        .entry(review)
+                        .or_default()
+                        .push((sk, text(item, "data")));
+                }
+                match next {
+                    Some(k) => start = Some(k),
+                    None => break,
+                }
+            }
+            let mut doomed = Vec::new();
+            for items in reviews.into_values() {
+                if items.iter().any(|(_, data)| names(data, &needle)) {
+                    erased.match_reviews += 1;
+                    doomed.extend(items.into_iter().map(|(sk, _)| (team_pk.clone(), sk)));
+                }
+            }
+            delete_keys(self, doomed).await?;
+        }
+        // Claim-check objects whose body names the user.
+        if let Some((s3, bucket)) = payloads {
+            let mut token = None;
+            loop {
+                let listing = s3
+                    .list_objects_v2()
+                    .bucket(bucket)
+                    .prefix(CLAIM_CHECK_PREFIX)
+                    .set_continuation_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| EraseError::S3(s3_code(&e)))?;
+                for object in listing.contents() {
+                    let Some(key) = object.key() else { continue };
+                    let body = s3
+                        .get_object()
+                        .bucket(bucket)
+                        .key(key)
+                        .send()
+                        .await
+                        .map_err(|e| EraseError::S3(s3_code(&e)))?
+                        .body
+                        .collect()
+                        .await
+                        .map_err(|_| EraseError::S3("unreadable object body".into()))?
+                        .into_bytes();
+                    if names(&String::from_utf8_lossy(&body), &needle) {
+                        s3.delete_object()
+                            .bucket(bucket)
+                            .key(key)
+                            .send()
+                            .await
+                            .map_err(|e| EraseError::S3(s3_code(&e)))?;
+                        erased.payloads += 1;
+                    }
+                }
+                match listing.next_continuation_token() {
+                    Some(t) if listing.is_truncated() == Some(true) => token = Some(t.to_owned()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(erased)
+    }
+}
+
+fn s3_code<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &E) -> String {
+    e.code().unwrap_or("no error code").to_owned()
+}
