@@ -13,6 +13,11 @@ spec (shared/testdata/junction/swagger.json), so that their shape is the spec's:
 - GET /v2/timeseries/workouts/{workout_id}/stream: the spec's example stream;
 - GET /v2/summary/profile/{user_id}: the spec's example profile with the user's id (404 for a user without data).
 
+The spec's examples do not always satisfy their own schemas (a sleep record without the required `type`, a meal
+without `energy`, a heart-rate alert whose `value` is not the schema's constant): every body is completed from the
+schema (`Spec.complete`: each missing required field gets a value of its declared type, a constant its constant),
+so that what the stand-in serves is what Junction's schema promises.
+
 Users whose id starts with `empty` have no data (an empty window); with --data-users PREFIX, only users whose id
 starts with PREFIX have any. Every request needs the `x-vital-api-key`
 header given by --api-key (401 otherwise, like Junction); a request without `start_date` gets the spec's 422.
@@ -61,6 +66,66 @@ class Spec:
         op = self.doc["paths"][path]["get"]
         schema = op["responses"]["200"]["content"]["application/json"]["schema"]
         return self.schemas[schema["$ref"].rsplit("/", 1)[1]]
+
+    def resolve(self, schema: dict) -> dict:
+        while isinstance(schema, dict) and "$ref" in schema:
+            schema = self.schemas[schema["$ref"].rsplit("/", 1)[1]]
+        return schema
+
+    def complete(self, schema: dict, value):
+        """`value` with every required field its schema declares and it lacks, recursively; constants set."""
+        schema = self.resolve(schema)
+        if "const" in schema:
+            return schema["const"]
+        options = [self.resolve(o) for o in schema.get("anyOf", schema.get("oneOf", []))]
+        if options:
+            if value is None and any(o.get("type") == "null" for o in options):
+                return None
+            fitting = [o for o in options if o.get("type") != "null" and fits(o, value)] or \
+                [o for o in options if o.get("type") != "null"]
+            return self.complete(fitting[0], value) if fitting else value
+        if "allOf" in schema:
+            for part in schema["allOf"]:
+                value = self.complete(part, value)
+            return value
+        if schema.get("type") == "object" or "properties" in schema:
+            if not isinstance(value, dict):
+                value = {}
+            props = schema.get("properties", {})
+            for name in schema.get("required", []):
+                if name not in value:
+                    value[name] = self.default(props.get(name, {}))
+            extra = schema.get("additionalProperties")
+            extra = extra if isinstance(extra, dict) else None
+            return {k: (self.complete(props[k], v) if k in props else self.complete(extra, v) if extra else v)
+                    for k, v in value.items()}
+        if schema.get("type") == "array" and isinstance(value, list):
+            return [self.complete(schema.get("items", {}), v) for v in value]
+        return value
+
+    def default(self, schema: dict):
+        """A value of the type `schema` declares: its example, default, first enum value, or a plain one."""
+        schema = self.resolve(schema)
+        for key in ("const", "default", "example"):
+            if key in schema:
+                return self.complete(schema, copy.deepcopy(schema[key]))
+        if schema.get("enum"):
+            return schema["enum"][0]
+        options = [self.resolve(o) for o in schema.get("anyOf", schema.get("oneOf", []))]
+        if options:
+            if any(o.get("type") == "null" for o in options):
+                return None
+            return self.default(options[0])
+        kind = schema.get("type")
+        if kind == "object" or "properties" in schema:
+            return self.complete(schema, {})
+        if schema.get("format") == "date-time":
+            return "2024-01-01T00:00:00+00:00"
+        if schema.get("format") == "date":
+            return "2024-01-01"
+        if schema.get("format") == "uuid":
+            return "00000000-0000-0000-0000-000000000000"
+        return {"string": "", "integer": 0, "number": 0.0, "boolean": False, "array": []}.get(kind)
 
     def summary_example(self, resource: str) -> tuple[str | None, dict]:
         """(list field, example record) of a summary resource; list field None for a single-record response."""
@@ -181,6 +246,17 @@ class State:
         return source, out
 
 
+def fits(schema: dict, value) -> bool:
+    """Whether `value` is of the JSON type `schema` declares (no type: anything)."""
+    kind = schema.get("type")
+    if kind is None:
+        return True
+    return {"object": isinstance(value, dict), "array": isinstance(value, list), "string": isinstance(value, str),
+            "integer": isinstance(value, int) and not isinstance(value, bool),
+            "number": isinstance(value, (int, float)) and not isinstance(value, bool),
+            "boolean": isinstance(value, bool), "null": value is None}.get(kind, True)
+
+
 def handler_for(state: State):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -234,10 +310,24 @@ def handler_for(state: State):
                 return self.reply(fault["status"], {"detail": "stand-in fault"}, headers)
             try:
                 status, body, served = self.route(path, query)
+                if status == 200:
+                    body = state.spec.complete(state.spec.response_schema(self.spec_path(path)), body)
             except KeyError:
                 status, body, served = 404, {"detail": "Not Found"}, []
             self.record(path, query, status, served)
             self.reply(status, body)
+
+        def spec_path(self, path: str) -> str:
+            """The spec's path template of a served path."""
+            if re.fullmatch(r"/v2/timeseries/workouts/[^/]+/stream", path):
+                return "/v2/timeseries/workouts/{workout_id}/stream"
+            m = re.fullmatch(r"/v2/summary/([^/]+)/[^/]+", path)
+            if m:
+                return f"/v2/summary/{m.group(1)}/{{user_id}}"
+            m = re.fullmatch(r"/v2/timeseries/[^/]+/([^/]+)/grouped", path)
+            if m:
+                return f"/v2/timeseries/{{user_id}}/{m.group(1)}/grouped"
+            raise KeyError(path)
 
         def route(self, path: str, query: dict):
             get = lambda k: query.get(k, [None])[0]
