@@ -744,3 +744,34 @@ proptest! {
         prop_assert_eq!(got.state(), expected.state());
     }
 }
+
+/// The store's documentation names, in its identity table, exactly the resources whose sample `type` is identity
+/// (and those whose `type` only classifies): the table cannot drift from the rule.
+#[test]
+fn the_identity_table_in_the_store_docs_matches_the_rule() {
+    let docs = include_str!("../mod.rs");
+    let named = |row_start: &str| -> BTreeSet<String> {
+        let line = docs
+            .lines()
+            .find(|l| l.starts_with(row_start))
+            .unwrap_or_else(|| panic!("no line starting {row_start:?}"));
+        line.split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|name| Resource::parse(name).is_some())
+            .map(str::to_owned)
+            .collect()
+    };
+    let identity: BTreeSet<String> = Resource::ALL
+        .iter()
+        .filter(|r| r.sample_type_is_identity())
+        .map(|r| r.as_str().to_owned())
+        .collect();
+    assert_eq!(named("//! | sample type |"), identity);
+    let classifying: BTreeSet<String> = Resource::ALL
+        .iter()
+        .filter(|r| r.sample_type_classifies())
+        .map(|r| r.as_str().to_owned())
+        .collect();
+    assert_eq!(named("//! `stand_hour` and"), classifying);
+}
