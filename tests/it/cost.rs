@@ -46,28 +46,9 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// SQS bills every 64 KiB of a request's payload as one request.
 const SQS_CHUNK: usize = 64 * 1024;
 
-/// DynamoDB's size of an attribute value.
-fn value_size(v: &AttributeValue) -> usize {
-    match v {
-        AttributeValue::S(s) => s.len(),
-        // Numbers: about one byte per two significant digits, plus one.
-        AttributeValue::N(n) => n.trim_start_matches('-').replace('.', "").len().div_ceil(2) + 1,
-        AttributeValue::B(b) => b.as_ref().len(),
-        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
-        AttributeValue::L(l) => 3 + l.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
-        AttributeValue::M(m) => {
-            3 + m
-                .iter()
-                .map(|(k, v)| 1 + k.len() + value_size(v))
-                .sum::<usize>()
-        }
-        AttributeValue::Ss(l) => l.iter().map(String::len).sum(),
-        _ => 0,
-    }
-}
-
+/// DynamoDB's size of an item, as the store bounds its items by.
 fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
-    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+    jwh_shared::store::plan::item_size(item)
 }
 
 /// What the metered clients asked of AWS.

@@ -879,10 +879,8 @@ pub fn item_size(item: &Item) -> usize {
 fn value_size(v: &AttributeValue) -> usize {
     match v {
         AttributeValue::S(s) => s.len(),
-        AttributeValue::N(n) => {
-            let digits = n.bytes().filter(u8::is_ascii_digit).count();
-            digits.div_ceil(2) + 1
-        }
+        // About one byte per two significant digits, plus one.
+        AttributeValue::N(n) => n.trim_start_matches('-').replace('.', "").len().div_ceil(2) + 1,
         AttributeValue::B(b) => b.as_ref().len(),
         AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
         AttributeValue::L(l) => 3 + l.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
@@ -893,7 +891,6 @@ fn value_size(v: &AttributeValue) -> usize {
                 .sum::<usize>()
         }
         AttributeValue::Ss(l) => l.iter().map(String::len).sum(),
-        AttributeValue::Ns(l) => l.len() * 21,
         _ => 0,
     }
 }

@@ -15,6 +15,29 @@ fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
+/// What a guarded write came to: one item written, or a stale version left alone (an outcome, not an error).
+fn outcome<O, E, R>(
+    result: Result<O, aws_sdk_dynamodb::error::SdkError<E, R>>,
+    units_of: impl Fn(&O) -> f64,
+) -> Result<Written, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + super::HasStatus,
+{
+    match result {
+        Ok(out) => Ok(Written {
+            items: 1,
+            write_units: units_of(&out),
+            ..Written::default()
+        }),
+        Err(e) if is_condition_failed(&e) => Ok(Written {
+            stale: 1,
+            ..Written::default()
+        }),
+        Err(e) => Err(StoreError::from_sdk(e)),
+    }
+}
+
 /// The condition of a versioned write: no item yet, or one of an older or equal version.
 const NEWER_OR_EQUAL: &str = "attribute_not_exists(#pk) OR attribute_not_exists(#v) OR #v <= :v";
 
@@ -97,18 +120,7 @@ impl Store {
                 .expression_attribute_names("#v", VERSION)
                 .expression_attribute_values(":v", s(version));
         }
-        match req.send().await {
-            Ok(out) => Ok(Written {
-                items: 1,
-                write_units: units(out.consumed_capacity()),
-                ..Written::default()
-            }),
-            Err(e) if is_condition_failed(&e) => Ok(Written {
-                stale: 1,
-                ..Written::default()
-            }),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        outcome(req.send().await, |out| units(out.consumed_capacity()))
     }
 
     /// UpdateItem SET, only over an older or equal version.
@@ -140,18 +152,9 @@ impl Store {
                 .expression_attribute_names(format!("#a{i}"), name)
                 .expression_attribute_values(format!(":a{i}"), value.clone());
         }
-        match req.update_expression(expr).send().await {
-            Ok(out) => Ok(Written {
-                items: 1,
-                write_units: units(out.consumed_capacity()),
-                ..Written::default()
-            }),
-            Err(e) if is_condition_failed(&e) => Ok(Written {
-                stale: 1,
-                ..Written::default()
-            }),
-            Err(e) => Err(StoreError::from_sdk(e)),
-        }
+        outcome(req.update_expression(expr).send().await, |out| {
+            units(out.consumed_capacity())
+        })
     }
 
     /// Merges samples into one bucket ([`plan::merge_bucket`]): a strongly consistent read, then a PutItem on
