@@ -522,8 +522,15 @@ def test_records_table(template, resources):
     assert table["AttributeDefinitions"] == [
         {"AttributeName": "pk", "AttributeType": "S"},
         {"AttributeName": "sk", "AttributeType": "S"},
+        {"AttributeName": "day", "AttributeType": "S"},
     ]
-    assert "GlobalSecondaryIndexes" not in table and "LocalSecondaryIndexes" not in table
+    # One keys-only index of summaries by date (no local index: they cap a partition at 10 GB).
+    assert table["GlobalSecondaryIndexes"] == [{
+        "IndexName": "by_day",
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "day", "KeyType": "RANGE"}],
+        "Projection": {"ProjectionType": "KEYS_ONLY"},
+    }]
+    assert "LocalSecondaryIndexes" not in table
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert table["SSESpecification"]["SSEEnabled"] is True
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}

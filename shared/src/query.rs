@@ -233,6 +233,112 @@ impl Store {
             .await
     }
 
+    /// A user's summaries of one resource whose date (`calendar_date`, else the UTC date of their start) is within
+    /// `[from, to]`, in date order: one Query of the [`crate::store::BY_DAY_INDEX`] index for their keys, then
+    /// BatchGetItem for the records (strongly consistent), whatever the number of the user's other summaries.
+    pub async fn summaries_between(
+        &self,
+        user_id: &str,
+        resource: Resource,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let lo = keys::summary_day(resource, &from.format("%Y-%m-%d").to_string(), "");
+        let hi = format!(
+            "{}~",
+            keys::summary_day(resource, &to.format("%Y-%m-%d").to_string(), "")
+        );
+        let mut keys_found: Vec<(String, String)> = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name(crate::store::BY_DAY_INDEX)
+                .key_condition_expression("#pk = :pk AND #day BETWEEN :lo AND :hi")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#day", crate::store::DAY)
+                .expression_attribute_values(":pk", AttributeValue::S(keys::user(user_id)))
+                .expression_attribute_values(":lo", AttributeValue::S(lo.clone()))
+                .expression_attribute_values(":hi", AttributeValue::S(hi.clone()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            for item in page.items() {
+                if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
+                    (item.get(PK), item.get(SK))
+                {
+                    keys_found.push((pk.clone(), sk.clone()));
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        let mut records = Vec::with_capacity(keys_found.len());
+        for chunk in keys_found.chunks(100) {
+            let mut pending: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|(pk, sk)| {
+                    HashMap::from([
+                        (PK.to_owned(), AttributeValue::S(pk.clone())),
+                        (SK.to_owned(), AttributeValue::S(sk.clone())),
+                    ])
+                })
+                .collect();
+            for attempt in 0..10u32 {
+                let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(pending))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Rejected(e.to_string()))?;
+                let out = self
+                    .client()
+                    .batch_get_item()
+                    .request_items(self.table(), request)
+                    .send()
+                    .await
+                    .map_err(StoreError::from_sdk)?;
+                if let Some(mut found) = out.responses {
+                    records.extend(
+                        found
+                            .remove(self.table())
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(to_record),
+                    );
+                }
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut m| m.remove(self.table()))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(6))).await;
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Throttled(
+                    "reads left unprocessed after retries".into(),
+                ));
+            }
+        }
+        // A record that changed date since the index was read is not in the range any more.
+        records.retain(|r| {
+            r.get_str(crate::store::DAY)
+                .is_some_and(|d| lo.as_str() <= d && d <= hi.as_str())
+        });
+        records.sort_by(|a, b| {
+            a.get_str(crate::store::DAY)
+                .cmp(&b.get_str(crate::store::DAY))
+        });
+        Ok(records)
+    }
+
     /// A user's samples of one resource, optionally within `[from, to]`, in time order.
     pub async fn samples(
         &self,

@@ -130,7 +130,13 @@ impl Intercept for Meter {
         *t.requests.entry(operation).or_default() += 1;
         if let Some(put) = input.downcast_ref::<PutItemInput>() {
             t.writes += 1;
-            t.write_units += item_size(put.item().unwrap()).div_ceil(1024) as u32;
+            let item = put.item().unwrap();
+            t.write_units += item_size(item).div_ceil(1024) as u32;
+            // A summary's entry in the keys-only by-day index: one unit when the item is new or changes day (every
+            // case here writes a new one; a replacement on the same day costs the index nothing).
+            if item.contains_key(jwh_shared::store::DAY) {
+                t.write_units += 1;
+            }
         } else if let Some(update) = input.downcast_ref::<UpdateItemInput>() {
             t.writes += 1;
             // An update is charged the item's size after it; its values are a lower bound for a new item.

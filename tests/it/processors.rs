@@ -798,3 +798,72 @@ async fn samples_read_back_exactly_whatever_their_shape_and_later_writes_replace
     assert!(after[2].message_created_at > stored[2].message_created_at);
     assert_eq!(after[0].message_created_at, stored[0].message_created_at);
 }
+
+/// A week of sleep is read through the by-day index: exactly the summaries of those dates, whatever the number of
+/// the user's other summaries; a summary whose date moves (same id, a newer version) moves with it.
+#[tokio::test]
+async fn summaries_are_read_by_date_through_the_index() {
+    let env = env().await;
+    let user = support::unique("by-day");
+    let sleep = |id: &str, date: &str, score: i64, updated: &str| {
+        serde_json::to_vec(&serde_json::json!({
+            "event_type": "daily.data.sleep.updated", "user_id": user,
+            "data": {"id": id, "user_id": user, "calendar_date": date, "score": score, "updated_at": updated,
+                     "bedtime_start": format!("{date}T00:30:00+00:00"),
+                     "source": {"provider": "oura", "type": "ring"}},
+        }))
+        .unwrap()
+    };
+    let store = |body: Vec<u8>, id: String| {
+        let event = jwh_shared::events::parse_event(&body).unwrap();
+        let meta = meta_for(&id, &body);
+        let store = env.store.clone();
+        async move { store.write_event(&event, &meta).await.unwrap() }
+    };
+    for day in 1..=30 {
+        let date = format!("2024-11-{day:02}");
+        store(
+            sleep(&format!("s{day}"), &date, day, "2024-12-01T00:00:00+00:00"),
+            format!("msg_d{day}"),
+        )
+        .await;
+    }
+    // Another resource's summaries stay out of the range.
+    let activity = fixture("daily.data.activity.created");
+    let text = String::from_utf8(activity).unwrap().replace(USER, &user);
+    store(text.into_bytes(), "msg_activity".into()).await;
+
+    let week = |from: &str, to: &str| {
+        let store = env.store.clone();
+        let user = user.clone();
+        let (from, to) = (
+            chrono::NaiveDate::parse_from_str(from, "%Y-%m-%d").unwrap(),
+            chrono::NaiveDate::parse_from_str(to, "%Y-%m-%d").unwrap(),
+        );
+        async move {
+            store
+                .summaries_between(&user, Resource::Sleep, from, to)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.get_str("record_id").unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        week("2024-11-10", "2024-11-16").await,
+        ["s10", "s11", "s12", "s13", "s14", "s15", "s16"]
+    );
+    // s12 is re-dated (a newer version): it leaves its old day and joins its new one.
+    store(
+        sleep("s12", "2024-11-20", 99, "2024-12-02T00:00:00+00:00"),
+        "msg_redated".into(),
+    )
+    .await;
+    assert_eq!(
+        week("2024-11-10", "2024-11-16").await,
+        ["s10", "s11", "s13", "s14", "s15", "s16"]
+    );
+    assert_eq!(week("2024-11-20", "2024-11-20").await, ["s12", "s20"]);
+    assert!(week("2024-10-01", "2024-10-31").await.is_empty());
+}

@@ -170,7 +170,30 @@ async fn fetch_all(store: &Store, target: &Target, filter: &Filter) -> Result<Ve
                 Ok(samples.into_iter().map(Line::Sample).collect())
             }
             ResourceKind::Summary => {
-                let records = store.summaries(user, resource).await.map_err(failed)?;
+                // A time range reads the summaries of its dates through the by-day index (a day either side: a
+                // night's sleep starts the evening before its calendar date), then filters by start as always.
+                let records = if filter.from.is_some() || filter.to.is_some() {
+                    let day = chrono::Duration::days(1);
+                    let from = filter
+                        .from
+                        .map_or(chrono::NaiveDate::from_ymd_opt(1970, 1, 1), |t| {
+                            Some((t - day).date_naive())
+                        });
+                    let to = filter
+                        .to
+                        .map_or(chrono::NaiveDate::from_ymd_opt(9999, 12, 31), |t| {
+                            Some((t + day).date_naive())
+                        });
+                    match (from, to) {
+                        (Some(from), Some(to)) => store
+                            .summaries_between(user, resource, from, to)
+                            .await
+                            .map_err(failed)?,
+                        _ => store.summaries(user, resource).await.map_err(failed)?,
+                    }
+                } else {
+                    store.summaries(user, resource).await.map_err(failed)?
+                };
                 Ok(select(records, filter))
             }
         },

@@ -7,7 +7,7 @@
 //!
 //! | record | `pk` | `sk` | written | wins |
 //! |---|---|---|---|---|
-//! | summary (sleep, activity, …) | `USER#{user}` | `SUM#{resource}#{id}` | PutItem | newest `updated_at`, then newest message |
+//! | summary (sleep, activity, …); in the `by_day` index under `day` = `SUM#{resource}#{date}#{id}` | `USER#{user}` | `SUM#{resource}#{id}` | PutItem | newest `updated_at`, then newest message |
 //! | workout-stream notice | `USER#{user}` | `SUM#workout_stream#{workout id}` | PutItem | newest message |
 //! | fetched workout stream, in parts | `USER#{user}` | `WSTREAM#{workout id}#{part}` | PutItem | newest fetch |
 //! | timeseries bucket ([`BucketSpan`]) | `USER#{user}` | `TS#{resource}#{start}#{provider}#{source type}[#a=…][#d=…][#w=…][#sp=…][#t=…]` ([`keys::bucket`]) | read, merge, PutItem on `rev` | per sample: newest message |
@@ -87,6 +87,10 @@ pub const EXPIRES_AT: &str = "expires_at";
 pub const KIND: &str = "kind";
 /// Partition of the catch-all records.
 pub const CATCH_ALL_PK: &str = "CATCHALL";
+/// The index of summaries by date: partition `pk`, sort key [`DAY`] ([`keys::summary_day`]), keys only.
+pub const BY_DAY_INDEX: &str = "by_day";
+/// A summary's sort key in [`BY_DAY_INDEX`].
+pub const DAY: &str = "day";
 
 /// Key builders, shared by the writers, the query module and the tests.
 pub mod keys {
@@ -111,6 +115,10 @@ pub mod keys {
     /// `SUM#{resource}#{id}`.
     pub fn summary(resource: Resource, id: &str) -> String {
         format!("SUM#{}#{}", resource.as_str(), part(id))
+    }
+    /// `SUM#{resource}#{YYYY-MM-DD}#{id}`: a summary's place in the [`super::BY_DAY_INDEX`] index.
+    pub fn summary_day(resource: Resource, date: &str, id: &str) -> String {
+        format!("SUM#{}#{date}#{}", resource.as_str(), part(id))
     }
     /// `SUM#{resource}#`: prefix of a resource's summaries.
     pub fn summary_prefix(resource: Resource) -> String {

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::time::{canonical_from_millis, canonicalize, parse_instant};
 use super::version::{MessageVersion, OwnerRuns, SampleVersion};
-use super::{BucketSpan, CATCH_ALL_PK, KIND, PK, SK, keys};
+use super::{BucketSpan, CATCH_ALL_PK, DAY, KIND, PK, SK, keys};
 use crate::envelope::MessageMeta;
 use crate::events::{Event, EventData, Resource, Series, Source, Summary, TimeseriesBatch};
 
@@ -269,8 +269,25 @@ fn summary_write(user: &str, resource: Resource, summary: &Summary, meta: &Messa
     put_opt(&mut item, "end", end.as_deref());
     let updated = summary.updated_at.as_deref().and_then(canonicalize);
     put_opt(&mut item, "updated_at", updated.as_deref());
+    if let Some(date) = summary_date(summary) {
+        item.insert(
+            DAY.into(),
+            s(keys::summary_day(resource, &date, &summary.id)),
+        );
+    }
     item.insert("data".into(), json(&summary.data));
     versioned(item, record_version(updated.as_deref(), meta))
+}
+
+/// The date a summary is read by: its `calendar_date`, else the UTC date of its start; none for a summary with
+/// neither (workout-stream notices), which stays out of the [`super::BY_DAY_INDEX`] index.
+fn summary_date(summary: &Summary) -> Option<String> {
+    summary
+        .calendar_date
+        .as_deref()
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d.get(..10)?, "%Y-%m-%d").ok())
+        .or_else(|| Some(parse_instant(summary.start.as_deref()?)?.date_naive()))
+        .map(|d| d.format("%Y-%m-%d").to_string())
 }
 
 fn source_attributes(item: &mut Item, source: &Source) {

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
 };
 
 /// The command that serves moto, as arguments before `-H host -p port`.
@@ -123,7 +124,8 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// Creates a table with the store's key schema (`pk`, `sk`) and returns its name.
+/// Creates a table with the store's key schema (`pk`, `sk`, and the `by_day` index of summaries) and returns its
+/// name.
 pub async fn create_table(config: &SdkConfig) -> String {
     let name = unique("records");
     let client = aws_sdk_dynamodb::Client::new(config);
@@ -147,8 +149,22 @@ pub async fn create_table(config: &SdkConfig) -> String {
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(attr("pk"))
         .attribute_definitions(attr("sk"))
+        .attribute_definitions(attr("day"))
         .key_schema(key("pk", KeyType::Hash))
         .key_schema(key("sk", KeyType::Range))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(jwh_shared::store::BY_DAY_INDEX)
+                .key_schema(key("pk", KeyType::Hash))
+                .key_schema(key("day", KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .expect("create table");
