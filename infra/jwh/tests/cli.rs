@@ -448,6 +448,35 @@ fn query_dlq_and_replay_against_moto() {
     assert_eq!(attrs["svix-id"].string_value(), Some("msg_c1"));
     assert_eq!(attrs["family"].string_value(), Some("summaries"));
     assert_eq!(attrs["received-at"].string_value(), Some("1700000000500"));
+
+    // Erasure: every item of u1 goes (its bucket, its connection); the catch-all record, another user's, stays.
+    let erase = jwh(&dir, &["users", "delete", "--user", "u1"], b"");
+    assert_eq!(erase.status.code(), Some(0), "{}", stderr(&erase));
+    let report: Vec<String> = stdout(&erase)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        report,
+        [
+            "connection 1",
+            "timeseries 1",
+            "catch_all 0",
+            "match_reviews 0",
+            "payloads not searched (no payload bucket)",
+            "total 2"
+        ]
+    );
+    assert_eq!(stdout(&jwh(&dir, &["query", "--user", "u1"], b"")), "");
+    assert_eq!(
+        stdout(&jwh(&dir, &["query", "--catch-all"], b""))
+            .lines()
+            .count(),
+        1
+    );
+    let again = jwh(&dir, &["users", "delete", "--user", "u1", "--json"], b"");
+    let again: serde_json::Value = serde_json::from_str(stdout(&again).trim()).unwrap();
+    assert_eq!(again["records"], serde_json::json!({}));
 }
 
 #[test]
