@@ -5,6 +5,7 @@
 //! kept in and read back from DynamoDB ([`store`], [`query`]).
 
 pub mod aws;
+pub mod data_api;
 pub mod envelope;
 pub mod erase;
 pub mod events;

@@ -103,10 +103,11 @@ fn served(log: &[Value]) -> Vec<Value> {
         .collect()
 }
 
-struct Env {
+/// A table, a fetch queue and a fetcher reading a Data API.
+pub(crate) struct Env {
     config: SdkConfig,
-    store: Store,
-    queue: FetchQueue,
+    pub(crate) store: Store,
+    pub(crate) queue: FetchQueue,
     fetcher: Fetcher,
 }
 
@@ -115,6 +116,16 @@ async fn env(chunk_days: u32) -> Env {
 }
 
 async fn env_with_queue(chunk_days: u32, queue_url: Option<String>) -> Env {
+    env_for(&standin().url, API_KEY, chunk_days, queue_url).await
+}
+
+/// A fetcher of the Data API at `api_url`, into a table of its own.
+pub(crate) async fn env_for(
+    api_url: &str,
+    api_key: &str,
+    chunk_days: u32,
+    queue_url: Option<String>,
+) -> Env {
     let config = support::sdk_config().await;
     let table = support::create_table(&config).await;
     let url = match queue_url {
@@ -134,8 +145,8 @@ async fn env_with_queue(chunk_days: u32, queue_url: Option<String>) -> Env {
         wait_budget: Duration::from_secs(5),
     };
     let api = DataApi::new(
-        &standin().url,
-        ApiKey::new(API_KEY),
+        api_url,
+        ApiKey::new(api_key),
         retry,
         Duration::from_secs(10),
     );
@@ -153,10 +164,10 @@ async fn env_with_queue(chunk_days: u32, queue_url: Option<String>) -> Env {
 
 /// What draining the fetch queue did.
 #[derive(Debug, Default, PartialEq)]
-struct Drained {
-    fetched: u32,
-    skipped: u32,
-    failed: u32,
+pub(crate) struct Drained {
+    pub(crate) fetched: u32,
+    pub(crate) skipped: u32,
+    pub(crate) failed: u32,
 }
 
 impl Env {
@@ -184,7 +195,7 @@ impl Env {
 
     /// Plays the event source mapping until the queue is empty: one item per invocation; a failed item is made
     /// visible again at once (the queue's visibility timeout, shortened), at most `max_failures` times in all.
-    async fn drain(&self, max_failures: u32) -> Drained {
+    pub(crate) async fn drain(&self, max_failures: u32) -> Drained {
         let sqs = &self.queue.sqs;
         let mut drained = Drained::default();
         loop {

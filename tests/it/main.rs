@@ -9,4 +9,5 @@ mod ingest;
 mod ordering;
 mod processors;
 mod race;
+mod roundtrip;
 mod support;

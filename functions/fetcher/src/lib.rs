@@ -27,7 +27,7 @@
 //! receives moves it, whole, to the fetch dead-letter queue, from where `jwh backfill redrive` resumes it.
 
 pub mod api;
-pub mod endpoints;
+pub use jwh_shared::data_api::endpoints;
 
 use std::time::Duration;
 
@@ -43,7 +43,9 @@ use serde_json::{Value, json};
 use tracing::Instrument as _;
 
 use crate::api::{ApiError, ApiKey, DataApi, RetryPolicy};
-use crate::endpoints::{Endpoint, endpoint, stream_path, summary_path, timeseries_path};
+use jwh_shared::data_api::endpoints::{
+    Endpoint, endpoint, stream_path, summary_path, timeseries_path,
+};
 
 /// The fetcher's dependencies, built once per container.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@
 //! read per workout, when its `daily.data.workout_stream.*` notice arrives. `tests::every_resource_has_its_endpoint_in_the_spec`
 //! checks the table against the spec's paths and response schemas.
 
-use jwh_shared::events::{Resource, ResourceKind};
+use crate::events::{Resource, ResourceKind};
 
 /// How one resource is read from the Data API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +56,16 @@ pub fn endpoint(resource: Resource) -> Endpoint {
     }
 }
 
+/// The resource a Data API path segment names, and whether it is read as a summary (`/v2/summary/{name}/…`) or
+/// a grouped timeseries (`/v2/timeseries/…/{name}/grouped`): the inverse of [`endpoint`].
+pub fn resource_of(name: &str, summary: bool) -> Option<Resource> {
+    Resource::ALL.iter().copied().find(|&r| match endpoint(r) {
+        Endpoint::Summary { name: n, .. } => summary && n == name,
+        Endpoint::Timeseries { name: n } => !summary && n == name,
+        Endpoint::None => false,
+    })
+}
+
 /// The path of a summary window: `/v2/summary/{name}/{user_id}`.
 pub fn summary_path(name: &str, user_id: &str) -> String {
     format!("/v2/summary/{name}/{}", segment(user_id))
@@ -91,11 +101,7 @@ mod tests {
     use serde_json::Value;
 
     fn spec() -> Value {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/testdata/junction/swagger.json"
-        );
-        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+        crate::events::test_support::spec().clone()
     }
 
     fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
@@ -158,6 +164,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn every_endpoint_names_its_resource_back() {
+        for &resource in Resource::ALL {
+            match endpoint(resource) {
+                Endpoint::Summary { name, .. } => {
+                    assert_eq!(resource_of(name, true), Some(resource))
+                }
+                Endpoint::Timeseries { name } => {
+                    assert_eq!(resource_of(name, false), Some(resource))
+                }
+                Endpoint::None => {}
+            }
+        }
+        assert_eq!(
+            resource_of("weight", false),
+            None,
+            "the Data API says body_weight"
+        );
+        assert_eq!(resource_of("sleep", false), None);
+        assert_eq!(resource_of("nothing", true), None);
     }
 
     #[test]

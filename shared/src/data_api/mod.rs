@@ -1,0 +1,522 @@
+//! The read side in Junction's own shapes: the user's copy answers the Data API's window requests with the same
+//! paths, parameters and bodies as Junction, so code written against Junction reads it by changing its base URL.
+//!
+//! - `GET /v2/summary/{resource}/{user_id}?start_date&end_date&provider` → `{"{list}": [record, …]}`: the
+//!   summaries whose date (calendar date, else start) is in the window, each as its webhook carried it;
+//! - `GET /v2/timeseries/{user_id}/{resource}/grouped?start_date&end_date&provider&next_cursor` →
+//!   `{"groups": {"{provider}": [{"source": {…}, "data": [sample, …]}]}, "next": c, "next_cursor": c}`: the
+//!   samples in the window, grouped by provider and source, [`MAX_PAGE`] samples a page.
+//!
+//! Both take `resolve=true` (and `priority=…`) to keep only the highest-priority source's data
+//! ([`crate::resolve`]). Bad parameters answer 400 with a message naming the parameter, never its value; an unknown
+//! path or resource 404. [`handle`] is the whole of it, over a [`Store`]; an HTTP adapter only carries requests in
+//! and replies out.
+
+pub mod endpoints;
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Map, Value, json};
+
+use crate::events::{Resource, ResourceKind};
+use crate::query::{StoredRecord, StoredSample};
+use crate::resolve::{Priority, resolve_samples, resolve_summaries};
+use crate::store::plan::junction_text;
+use crate::store::time::parse_instant;
+use crate::store::{Store, StoreError};
+use endpoints::{Endpoint, endpoint, resource_of};
+
+/// The most samples one grouped page holds.
+pub const MAX_PAGE: usize = 5_000;
+
+/// A reply: status and JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body.
+    pub body: Value,
+}
+
+impl Reply {
+    fn ok(body: Value) -> Reply {
+        Reply { status: 200, body }
+    }
+
+    fn error(status: u16, detail: impl Into<String>) -> Reply {
+        Reply {
+            status,
+            body: json!({"detail": detail.into()}),
+        }
+    }
+}
+
+/// A parsed request: what to read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// A summary window.
+    Summary {
+        /// The resource.
+        resource: Resource,
+        /// The user.
+        user_id: String,
+        /// The window.
+        window: Window,
+    },
+    /// A page of a grouped timeseries window.
+    Grouped {
+        /// The resource.
+        resource: Resource,
+        /// The user.
+        user_id: String,
+        /// The window.
+        window: Window,
+        /// Samples skipped (from the cursor).
+        offset: usize,
+        /// Samples a page.
+        page_size: usize,
+    },
+}
+
+/// The parameters every window takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    /// Start, inclusive.
+    pub start: DateTime<Utc>,
+    /// End, inclusive (a date alone: the end of that day).
+    pub end: DateTime<Utc>,
+    /// Only this provider's data.
+    pub provider: Option<String>,
+    /// Keep only the highest-priority source's data, by this order.
+    pub resolve: Option<Priority>,
+}
+
+fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    query
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
+}
+
+fn is_date(s: &str) -> bool {
+    s.len() == 10 && chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
+}
+
+/// Parses a request's path and query; a [`Reply`] for what cannot be served.
+pub fn parse(path: &str, query: &[(String, String)]) -> Result<Request, Reply> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let not_found = || Reply::error(404, "Not Found");
+    let (resource, user_id, grouped) = match segments.as_slice() {
+        ["v2", "summary", name, user] => (
+            resource_of(name, true)
+                .ok_or_else(|| Reply::error(404, format!("no summary resource `{name}`")))?,
+            *user,
+            false,
+        ),
+        ["v2", "timeseries", user, name, "grouped"] => (
+            resource_of(name, false)
+                .ok_or_else(|| Reply::error(404, format!("no timeseries resource `{name}`")))?,
+            *user,
+            true,
+        ),
+        _ => return Err(not_found()),
+    };
+    let user_id = percent_decode(user_id).ok_or_else(not_found)?;
+    let bad = |name: &str, why: &str| Reply::error(400, format!("`{name}` {why}"));
+    let time = |name: &str, end: bool| -> Result<Option<DateTime<Utc>>, Reply> {
+        let Some(text) = param(query, name) else {
+            return Ok(None);
+        };
+        let t = parse_instant(text)
+            .ok_or_else(|| bad(name, "is not a date (YYYY-MM-DD) or an RFC 3339 date-time"))?;
+        Ok(Some(if end && is_date(text) {
+            t + Duration::days(1) - Duration::microseconds(1)
+        } else {
+            t
+        }))
+    };
+    let start = match (time("start_date", false)?, resource) {
+        (Some(t), _) => t,
+        // Junction's profile endpoint takes no window.
+        (None, Resource::Profile) => DateTime::<Utc>::UNIX_EPOCH,
+        (None, _) => return Err(bad("start_date", "is required")),
+    };
+    let end = time("end_date", true)?.unwrap_or_else(Utc::now);
+    if end < start {
+        return Err(bad("end_date", "is before start_date"));
+    }
+    let resolve = match (param(query, "resolve"), param(query, "priority")) {
+        (None | Some("false"), None) => None,
+        (None | Some("false"), Some(_)) => {
+            return Err(bad("priority", "needs resolve=true"));
+        }
+        (Some("true"), None) => Some(Priority::default_for(resource)),
+        (Some("true"), Some(order)) => Some(
+            Priority::parse(order)
+                .map_err(|e| bad("priority", &format!("is not an order: {e}")))?,
+        ),
+        (Some(_), _) => return Err(bad("resolve", "is true or false")),
+    };
+    let window = Window {
+        start,
+        end,
+        provider: param(query, "provider").map(str::to_owned),
+        resolve,
+    };
+    if !grouped {
+        return Ok(Request::Summary {
+            resource,
+            user_id,
+            window,
+        });
+    }
+    let offset = match param(query, "next_cursor").or(param(query, "cursor")) {
+        Some(cursor) => decode_cursor(cursor)
+            .ok_or_else(|| bad("next_cursor", "is not a cursor of this API"))?,
+        None => 0,
+    };
+    let page_size = match param(query, "page_size") {
+        Some(n) => n
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| bad("page_size", &format!("is a number from 1 to {MAX_PAGE}")))?,
+        None => MAX_PAGE,
+    };
+    Ok(Request::Grouped {
+        resource,
+        user_id,
+        window,
+        offset,
+        page_size,
+    })
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok().filter(|s| !s.is_empty())
+}
+
+fn encode_cursor(offset: usize) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("o{offset}"))
+}
+
+fn decode_cursor(cursor: &str) -> Option<usize> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    std::str::from_utf8(&bytes)
+        .ok()?
+        .strip_prefix('o')?
+        .parse()
+        .ok()
+}
+
+/// Serves one request.
+pub async fn handle(store: &Store, path: &str, query: &[(String, String)]) -> Reply {
+    let request = match parse(path, query) {
+        Ok(r) => r,
+        Err(reply) => return reply,
+    };
+    let result = match request {
+        Request::Summary {
+            resource,
+            user_id,
+            window,
+        } => summaries(store, resource, &user_id, &window).await,
+        Request::Grouped {
+            resource,
+            user_id,
+            window,
+            offset,
+            page_size,
+        } => grouped(store, resource, &user_id, &window, offset, page_size).await,
+    };
+    result.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "read failed");
+        Reply::error(503, "the store could not be read; try again")
+    })
+}
+
+async fn summaries(
+    store: &Store,
+    resource: Resource,
+    user_id: &str,
+    window: &Window,
+) -> Result<Reply, StoreError> {
+    let mut records: Vec<StoredRecord> = store
+        .summaries_between(
+            user_id,
+            resource,
+            window.start.date_naive(),
+            window.end.date_naive(),
+        )
+        .await?;
+    if resource == Resource::Profile {
+        // Profiles have no date: the one record, whatever the window.
+        records = store.summaries(user_id, resource).await?;
+    }
+    records.retain(|r| {
+        window
+            .provider
+            .as_deref()
+            .is_none_or(|p| r.get_str("provider") == Some(p))
+    });
+    if let Some(priority) = &window.resolve {
+        records = resolve_summaries(records, priority);
+    }
+    let mut data = records
+        .into_iter()
+        .map(|mut r| r.attributes.remove("data").unwrap_or(Value::Null));
+    Ok(match endpoint(resource) {
+        Endpoint::Summary {
+            list: Some(list), ..
+        } => Reply::ok(json!({ list: data.collect::<Vec<_>>() })),
+        Endpoint::Summary { list: None, .. } => match data.next_back() {
+            Some(record) => Reply::ok(record),
+            None => Reply::error(404, "no record for this user"),
+        },
+        _ => Reply::error(404, "Not Found"),
+    })
+}
+
+/// A sample as Junction's grouped API returns it: as stored, with its `timestamp` back.
+fn sample_body(sample: &StoredSample) -> Value {
+    let mut body = match &sample.sample {
+        Value::Object(m) => m.clone(),
+        other => Map::from_iter([("value".to_owned(), other.clone())]),
+    };
+    if let Some(at) = parse_instant(&sample.timestamp) {
+        body.insert("timestamp".into(), Value::String(junction_text(&at)));
+    }
+    Value::Object(body)
+}
+
+fn source_body(sample: &StoredSample) -> Value {
+    json!({
+        "provider": sample.provider,
+        "type": sample.source_type,
+        "app_id": sample.app_id,
+        "device_id": sample.device_id,
+        "sport": sample.sport,
+        "workout_id": sample.workout_id,
+    })
+}
+
+async fn grouped(
+    store: &Store,
+    resource: Resource,
+    user_id: &str,
+    window: &Window,
+    offset: usize,
+    page_size: usize,
+) -> Result<Reply, StoreError> {
+    if !matches!(resource.kind(), ResourceKind::Timeseries(_)) {
+        return Ok(Reply::error(404, "Not Found"));
+    }
+    let mut samples = store
+        .samples(user_id, resource, Some(window.start), Some(window.end))
+        .await?;
+    samples.retain(|s| window.provider.as_deref().is_none_or(|p| s.provider == p));
+    if let Some(priority) = &window.resolve {
+        samples = resolve_samples(samples, priority);
+    }
+    let total = samples.len();
+    let page: Vec<&StoredSample> = samples.iter().skip(offset).take(page_size).collect();
+    let next = (offset + page.len() < total).then(|| encode_cursor(offset + page.len()));
+    // provider -> source (as JSON text, for a stable order) -> (source, samples)
+    let mut groups: BTreeMap<String, BTreeMap<String, (Value, Vec<Value>)>> = BTreeMap::new();
+    for sample in page {
+        let source = source_body(sample);
+        groups
+            .entry(sample.provider.clone())
+            .or_default()
+            .entry(source.to_string())
+            .or_insert_with(|| (source, Vec::new()))
+            .1
+            .push(sample_body(sample));
+    }
+    let groups: Map<String, Value> = groups
+        .into_iter()
+        .map(|(provider, sources)| {
+            let list = sources
+                .into_values()
+                .map(|(source, data)| json!({"source": source, "data": data}))
+                .collect();
+            (provider, Value::Array(list))
+        })
+        .collect();
+    Ok(Reply::ok(
+        json!({"groups": groups, "next": next, "next_cursor": next}),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn paths_and_parameters_parse_like_junctions() {
+        let Ok(Request::Grouped {
+            resource,
+            user_id,
+            window,
+            offset,
+            page_size,
+        }) = parse(
+            "/v2/timeseries/u%2D1/body_weight/grouped",
+            &q(&[
+                ("start_date", "2024-01-01"),
+                ("end_date", "2024-01-02"),
+                ("provider", "withings"),
+            ]),
+        )
+        else {
+            panic!()
+        };
+        assert_eq!((resource, user_id.as_str()), (Resource::Weight, "u-1"));
+        assert_eq!(window.start, parse_instant("2024-01-01").unwrap());
+        // A date alone ends at the end of that day.
+        assert_eq!(
+            window.end,
+            parse_instant("2024-01-02T23:59:59.999999Z").unwrap()
+        );
+        assert_eq!(window.provider.as_deref(), Some("withings"));
+        assert_eq!((offset, page_size), (0, MAX_PAGE));
+        let Ok(Request::Summary { resource, .. }) = parse(
+            "/v2/summary/meal/u1",
+            &q(&[("start_date", "2024-01-01T00:00:00Z")]),
+        ) else {
+            panic!()
+        };
+        assert_eq!(resource, Resource::Meal);
+        let cursor = encode_cursor(5000);
+        let Ok(Request::Grouped { offset, .. }) = parse(
+            "/v2/timeseries/u1/heartrate/grouped",
+            &q(&[("start_date", "2024-01-01"), ("next_cursor", &cursor)]),
+        ) else {
+            panic!()
+        };
+        assert_eq!(offset, 5000);
+    }
+
+    #[test]
+    fn what_cannot_be_served_says_why_without_echoing_values() {
+        let status = |path: &str, pairs: &[(&str, &str)]| {
+            let reply = parse(path, &q(pairs)).unwrap_err();
+            (
+                reply.status,
+                reply.body["detail"].as_str().unwrap().to_owned(),
+            )
+        };
+        let day = ("start_date", "2024-01-01");
+        assert_eq!(status("/v2/summary/sleeps/u1", &[day]).0, 404);
+        assert_eq!(status("/v2/timeseries/u1/weight/grouped", &[day]).0, 404);
+        assert_eq!(status("/v2/other", &[day]).0, 404);
+        assert_eq!(
+            status("/v2/summary/sleep/u1", &[]),
+            (400, "`start_date` is required".into())
+        );
+        let (code, detail) = status("/v2/summary/sleep/u1", &[("start_date", "SECRET-junk")]);
+        assert_eq!(code, 400);
+        assert!(
+            detail.contains("start_date") && !detail.contains("SECRET"),
+            "{detail}"
+        );
+        assert_eq!(
+            status("/v2/summary/sleep/u1", &[day, ("end_date", "2023-12-31")]).0,
+            400
+        );
+        assert_eq!(
+            status(
+                "/v2/timeseries/u1/steps/grouped",
+                &[day, ("next_cursor", "zz")]
+            )
+            .0,
+            400
+        );
+        assert_eq!(
+            status(
+                "/v2/timeseries/u1/steps/grouped",
+                &[day, ("page_size", "0")]
+            )
+            .0,
+            400
+        );
+        assert_eq!(
+            status(
+                "/v2/timeseries/u1/steps/grouped",
+                &[day, ("page_size", "5001")]
+            )
+            .0,
+            400
+        );
+        assert_eq!(
+            status("/v2/summary/sleep/u1", &[day, ("resolve", "maybe")]).0,
+            400
+        );
+        assert_eq!(
+            status("/v2/summary/sleep/u1", &[day, ("priority", "watch")]).0,
+            400
+        );
+        assert!(
+            parse(
+                "/v2/summary/sleep/u1",
+                &q(&[day, ("resolve", "true"), ("priority", "ring,watch")])
+            )
+            .is_ok()
+        );
+        // Profiles take no window.
+        assert!(parse("/v2/summary/profile/u1", &[]).is_ok());
+    }
+
+    #[test]
+    fn samples_come_back_in_junctions_shape() {
+        let sample = StoredSample {
+            user_id: "u".into(),
+            resource: "steps".into(),
+            provider: "oura".into(),
+            source_type: "ring".into(),
+            app_id: None,
+            device_id: Some("d1".into()),
+            workout_id: None,
+            sport: None,
+            timestamp: "2024-11-24T10:00:00.000000Z".into(),
+            message_created_at: "2024-11-24T00:00:00.000000Z".into(),
+            sample: json!({"value": 12, "unit": "count", "start": "2024-11-24T10:00:00+00:00"}),
+        };
+        assert_eq!(
+            sample_body(&sample),
+            json!({"value": 12, "unit": "count", "start": "2024-11-24T10:00:00+00:00",
+                   "timestamp": "2024-11-24T10:00:00+00:00"})
+        );
+        assert_eq!(
+            source_body(&sample),
+            json!({"provider": "oura", "type": "ring", "app_id": null, "device_id": "d1", "sport": null,
+                   "workout_id": null})
+        );
+        assert_eq!(decode_cursor(&encode_cursor(42)), Some(42));
+    }
+}

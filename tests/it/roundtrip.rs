@@ -1,0 +1,207 @@
+//! The read side round trip: every fixture's data, stored from webhooks, read back through the read API in
+//! Junction's Data API shapes ([`jwh_shared::data_api`]) by the fetcher's own Data API client, and stored again:
+//! the second copy equals the first. Code written against Junction's API reads the user's copy unchanged.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use jwh_shared::data_api::endpoints::{Endpoint, endpoint};
+use jwh_shared::events::{Resource, ResourceKind, parse_event};
+use jwh_shared::fetch::WorkItem;
+use jwh_shared::store::Store;
+use serde_json::Value;
+
+use crate::backfill::env_for;
+use crate::support::{self, all_fixtures, meta_for};
+
+const USER: &str = "4a29dbc7-6db3-4c83-bfac-70a20a4be1b2";
+
+/// Serves [`jwh_shared::data_api::handle`] over `store` on a loopback port; returns its base URL.
+async fn serve(store: Store) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let store = store.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let store = store.clone();
+                    async move {
+                        let path = req.uri().path().to_owned();
+                        let query: Vec<(String, String)> =
+                            req.uri().query().map(url_pairs).unwrap_or_default();
+                        let _ = req.into_body().collect().await;
+                        let reply = jwh_shared::data_api::handle(&store, &path, &query).await;
+                        Ok::<_, Infallible>(
+                            Response::builder()
+                                .status(reply.status)
+                                .header("content-type", "application/json")
+                                .body(Full::new(Bytes::from(reply.body.to_string())))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    url
+}
+
+/// `a=1&b=x%3Ay` as pairs, percent-decoded (`+` is a space).
+fn url_pairs(query: &str) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        let bytes = s.replace('+', " ").into_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%'
+                && let Some(b) = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+            out.push(bytes[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+/// A user's samples of a resource without their versions (a fetched copy is newer by construction), in order.
+async fn samples(store: &Store, resource: Resource) -> Vec<Value> {
+    let mut out: Vec<Value> = store
+        .samples(USER, resource, None, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| {
+            let mut v = serde_json::to_value(s).unwrap();
+            v.as_object_mut().unwrap().remove("message_created_at");
+            v
+        })
+        .collect();
+    out.sort_by_key(|v| v.to_string());
+    out
+}
+
+/// A user's summaries of a resource: record id -> the record as Junction sent it.
+async fn summaries(store: &Store, resource: Resource) -> BTreeMap<String, Value> {
+    store
+        .summaries(USER, resource)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            (
+                r.get_str("record_id").unwrap().to_owned(),
+                r.attributes["data"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_fixture_read_back_through_the_api_by_the_fetchers_client_is_what_was_stored() {
+    let config = support::sdk_config().await;
+    let original = Store::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        support::create_table(&config).await,
+        7,
+    );
+    let mut resources = std::collections::BTreeSet::new();
+    for (i, (event_type, body)) in all_fixtures().into_iter().enumerate() {
+        let Ok(event) = parse_event(&body) else {
+            continue;
+        };
+        if let Some(resource) = event.event_type.resource()
+            && event_type.starts_with("daily.data.")
+        {
+            resources.insert(resource);
+        }
+        let meta = meta_for(&format!("msg_rt_{i}"), &body);
+        original.write_event(&event, &meta).await.unwrap();
+    }
+    let api = serve(original.clone()).await;
+
+    // One window over all of time, one chunk, every resource the Data API reads by window.
+    let env = env_for(&api, "any-key", 100_000, None).await;
+    let mut items = 0;
+    for &resource in &resources {
+        if matches!(endpoint(resource), Endpoint::None) {
+            continue;
+        }
+        let item = WorkItem::first_page(
+            "rt",
+            USER,
+            "",
+            resource,
+            "2000-01-01T00:00:00Z",
+            "2030-01-01T00:00:00Z",
+            100_000,
+        )
+        .unwrap();
+        env.queue.send(&item).await.unwrap();
+        items += 1;
+    }
+    let drained = env.drain(0).await;
+    assert_eq!((drained.fetched, drained.failed), (items, 0), "{drained:?}");
+
+    let mut compared = (0, 0);
+    for &resource in &resources {
+        match resource.kind() {
+            ResourceKind::Timeseries(_) => {
+                let (want, got) = (
+                    samples(&original, resource).await,
+                    samples(&env.store, resource).await,
+                );
+                assert!(!want.is_empty(), "{resource}: the fixtures stored samples");
+                assert_eq!(got, want, "{resource}");
+                compared.0 += want.len();
+            }
+            ResourceKind::Summary if !matches!(endpoint(resource), Endpoint::None) => {
+                let (want, got) = (
+                    summaries(&original, resource).await,
+                    summaries(&env.store, resource).await,
+                );
+                assert!(
+                    !want.is_empty(),
+                    "{resource}: the fixtures stored summaries"
+                );
+                assert_eq!(got, want, "{resource}");
+                compared.1 += want.len();
+            }
+            ResourceKind::Summary => {}
+        }
+    }
+    eprintln!(
+        "[roundtrip] {} samples and {} summaries of {} resources read back through the API",
+        compared.0,
+        compared.1,
+        resources.len()
+    );
+    // Every timeseries resource's two fixture samples; every summary resource's record but workout_stream's (read
+    // per workout, not by window).
+    assert_eq!(compared, (50 * 2, 9));
+}
