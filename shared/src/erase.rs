@@ -96,44 +96,41 @@ async fn delete_keys(store: &Store, keys: Vec<(String, String)>) -> Result<(), S
     Ok(())
 }
 
-/// One page of a partition's items, with the attributes named (the keys among them).
-async fn page(
-    store: &Store,
-    pk: &str,
-    attributes: &[&str],
-    start: Option<std::collections::HashMap<String, AttributeValue>>,
-) -> Result<
-    (
-        Vec<std::collections::HashMap<String, AttributeValue>>,
-        Option<std::collections::HashMap<String, AttributeValue>>,
-    ),
-    StoreError,
-> {
-    let mut req = store
-        .client()
-        .query()
-        .table_name(store.table())
-        .key_condition_expression("#a0 = :pk")
-        .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()));
+type Item = std::collections::HashMap<String, AttributeValue>;
+
+/// Every item of a partition, with only the attributes named (and the partition key), in key order.
+async fn items_of(store: &Store, pk: &str, attributes: &[&str]) -> Result<Vec<Item>, StoreError> {
+    let mut names = Vec::new();
     let mut projection = Vec::new();
     for (i, name) in std::iter::once(&PK).chain(attributes).enumerate() {
-        req = req.expression_attribute_names(format!("#a{i}"), *name);
+        names.push((format!("#a{i}"), (*name).to_owned()));
         projection.push(format!("#a{i}"));
     }
-    let out = req
-        .projection_expression(projection.join(", "))
-        .set_exclusive_start_key(start)
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(StoreError::from_sdk)?;
-    Ok((
-        out.items.unwrap_or_default(),
-        out.last_evaluated_key.filter(|k| !k.is_empty()),
-    ))
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let out = store
+            .client()
+            .query()
+            .table_name(store.table())
+            .key_condition_expression("#a0 = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .set_expression_attribute_names(Some(names.iter().cloned().collect()))
+            .projection_expression(projection.join(", "))
+            .set_exclusive_start_key(start)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        items.extend(out.items.unwrap_or_default());
+        match out.last_evaluated_key.filter(|k| !k.is_empty()) {
+            Some(k) => start = Some(k),
+            None => return Ok(items),
+        }
+    }
 }
 
-fn text(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> String {
+fn text(item: &Item, name: &str) -> String {
     item.get(name)
         .and_then(|v| v.as_s().ok())
         .cloned()
@@ -146,6 +143,36 @@ fn names(body: &str, needle: &str) -> bool {
 }
 
 impl Store {
+    /// Deletes the groups of a partition's items (grouped by `group_of` their sort key) whose `field`, joined in key
+    /// order, names `needle`; returns how many groups went.
+    async fn erase_groups(
+        &self,
+        pk: &str,
+        field: &str,
+        needle: &str,
+        group_of: impl Fn(&str) -> String,
+    ) -> Result<u64, StoreError> {
+        let mut groups: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        for item in items_of(self, pk, &[SK, field]).await? {
+            let sk = text(&item, SK);
+            groups
+                .entry(group_of(&sk))
+                .or_default()
+                .push((sk, text(&item, field)));
+        }
+        let mut doomed = Vec::new();
+        let mut erased = 0;
+        for items in groups.into_values() {
+            let joined: String = items.iter().map(|(_, text)| text.as_str()).collect();
+            if names(&joined, needle) {
+                erased += 1;
+                doomed.extend(items.into_iter().map(|(sk, _)| (pk.to_owned(), sk)));
+            }
+        }
+        delete_keys(self, doomed).await?;
+        Ok(erased)
+    }
+
     /// Removes everything of `user_id` from the table and, given the payload bucket, its claim-check objects.
     pub async fn erase_user(
         &self,
@@ -154,82 +181,29 @@ impl Store {
         payloads: Option<(&aws_sdk_s3::Client, &str)>,
     ) -> Result<Erased, EraseError> {
         let mut erased = Erased::default();
-        // The user's partition, page by page.
+        // The user's partition: every item, by its keys.
         let pk = keys::user(user_id);
-        loop {
-            let (items, _) = page(self, &pk, &[SK, KIND], None).await?;
-            if items.is_empty() {
-                break;
-            }
-            let mut doomed = Vec::with_capacity(items.len());
-            for item in &items {
-                *erased.records.entry(text(item, KIND)).or_default() += 1;
-                doomed.push((text(item, PK), text(item, SK)));
-            }
-            delete_keys(self, doomed).await?;
-        }
-        // Catch-all records whose body names the user, with their parts.
-        let needle = format!("\"{user_id}\"");
-        // A message's record and its parts, in key order (the record, then part 0000, 0001, …), so that a body
-        // split across parts is read whole.
-        let mut start = None;
-        let mut messages: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-        loop {
-            let (items, next) = page(self, CATCH_ALL_PK, &[SK, "body"], start).await?;
-            for item in &items {
-                let sk = text(item, SK);
-                let message = sk.split("#PART#").next().unwrap_or(&sk).to_owned();
-                messages
-                    .entry(message)
-                    .or_default()
-                    .push((sk, text(item, "body")));
-            }
-            match next {
-                Some(k) => start = Some(k),
-                None => break,
-            }
-        }
         let mut doomed = Vec::new();
-        for parts in messages.into_values() {
-            let body: String = parts.iter().map(|(_, b)| b.as_str()).collect();
-            if names(&body, &needle) {
-                erased.catch_all += 1;
-                doomed.extend(
-                    parts
-                        .into_iter()
-                        .map(|(sk, _)| (CATCH_ALL_PK.to_owned(), sk)),
-                );
-            }
+        for item in items_of(self, &pk, &[SK, KIND]).await? {
+            *erased.records.entry(text(&item, KIND)).or_default() += 1;
+            doomed.push((pk.clone(), text(&item, SK)));
         }
         delete_keys(self, doomed).await?;
+        // Catch-all records whose body names the user, with their parts: a message's record and its parts, in key
+        // order (the record, then part 0000, 0001, …), so that a body split across parts is read whole.
+        let needle = format!("\"{user_id}\"");
+        erased.catch_all = self
+            .erase_groups(CATCH_ALL_PK, "body", &needle, |sk| {
+                sk.split("#PART#").next().unwrap_or(sk).to_owned()
+            })
+            .await?;
         // Match reviews resolved to the user: a review's record and its history share the key's first three parts.
         for team in teams {
-            let team_pk = keys::team(team);
-            let mut start = None;
-            let mut reviews: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-            loop {
-                let (items, next) = page(self, &team_pk, &[SK, "data"], start).await?;
-                for item in &items {
-                    let sk = text(item, SK);
-                    let review = sk.split('#').take(3).collect::<Vec<_>>().join("#");
-                    reviews
-                        .entry(review)
-                        .or_default()
-                        .push((sk, text(item, "data")));
-                }
-                match next {
-                    Some(k) => start = Some(k),
-                    None => break,
-                }
-            }
-            let mut doomed = Vec::new();
-            for items in reviews.into_values() {
-                if items.iter().any(|(_, data)| names(data, &needle)) {
-                    erased.match_reviews += 1;
-                    doomed.extend(items.into_iter().map(|(sk, _)| (team_pk.clone(), sk)));
-                }
-            }
-            delete_keys(self, doomed).await?;
+            erased.match_reviews += self
+                .erase_groups(&keys::team(team), "data", &needle, |sk| {
+                    sk.split('#').take(3).collect::<Vec<_>>().join("#")
+                })
+                .await?;
         }
         // Claim-check objects whose body names the user.
         if let Some((s3, bucket)) = payloads {
@@ -279,4 +253,46 @@ impl Store {
 
 fn s3_code<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &E) -> String {
     e.code().unwrap_or("no error code").to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use jwh_testkit::stub::{Stub, json_error, ok};
+
+    use super::*;
+
+    /// DynamoDB leaving deletes unprocessed on every retry fails the erasure (run again to finish) instead of
+    /// reporting items as removed; a failing read fails it before anything is deleted.
+    #[tokio::test]
+    async fn deletes_that_dynamodb_keeps_refusing_fail_the_erasure() {
+        let aws = Stub::new(|call| {
+            if call.is("Query") {
+                let item =
+                    r#"{"pk":{"S":"USER#u1"},"sk":{"S":"SUM#sleep#s1"},"kind":{"S":"summary"}}"#;
+                (200, format!(r#"{{"Items":[{item}],"Count":1}}"#))
+            } else if call.is("BatchWriteItem") {
+                let request =
+                    r#"{"DeleteRequest":{"Key":{"pk":{"S":"USER#u1"},"sk":{"S":"SUM#sleep#s1"}}}}"#;
+                (
+                    200,
+                    format!(r#"{{"UnprocessedItems":{{"t":[{request}]}}}}"#),
+                )
+            } else {
+                ok()
+            }
+        });
+        let store = Store::new(aws_sdk_dynamodb::Client::new(&aws.sdk_config()), "t", 7);
+        let err = store.erase_user("u1", &[], None).await.unwrap_err();
+        assert!(
+            matches!(err, EraseError::Store(StoreError::Throttled(_))),
+            "{err}"
+        );
+        assert_eq!(aws.count("BatchWriteItem"), 10);
+
+        let failing =
+            Stub::new(|_| json_error("com.amazonaws.dynamodb.v20120810#InternalServerError", "x"));
+        let store = Store::new(aws_sdk_dynamodb::Client::new(&failing.sdk_config()), "t", 7);
+        assert!(store.erase_user("u1", &[], None).await.is_err());
+        assert_eq!(failing.count("BatchWriteItem"), 0);
+    }
 }

@@ -578,6 +578,31 @@ async fn the_densest_realistic_series_are_stored_and_read_back_whole() {
     assert_eq!(stored[1234].sample, steps[1234]);
 }
 
+/// A sample whose instant is not a timestamp cannot be stored by the rules: its message is kept whole in the
+/// catch-all records (and acknowledged), not retried into the dead-letter queue.
+#[tokio::test]
+async fn a_sample_without_a_readable_instant_keeps_its_message_whole() {
+    let env = env().await;
+    let body = serde_json::to_vec(&serde_json::json!({
+        "event_type": "daily.data.glucose.created", "user_id": USER,
+        "data": {"source": {"provider": "dexcom", "type": "automatic"},
+                 "data": [{"timestamp": "yesterday-ish", "value": 5.4, "unit": "mmol/L"}], "user_id": USER},
+    }))
+    .unwrap();
+    assert!(env.deliver("msg_unplannable", &body).await.is_empty());
+    let rec = env
+        .store
+        .catch_all_record("msg_unplannable")
+        .await
+        .unwrap()
+        .expect("kept");
+    assert_eq!(rec.get_str("reason"), Some("unplannable"));
+    assert_eq!(
+        rec.get_str("body").map(|b| json(b.as_bytes())),
+        Some(json(&body))
+    );
+}
+
 /// A batch whose bucket would pass DynamoDB's item limit (samples no device sends: an hour of distinct notes at
 /// 1 Hz) is kept whole in the catch-all records, not retried into the dead-letter queue.
 #[tokio::test]

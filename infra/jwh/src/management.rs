@@ -531,15 +531,7 @@ fn string_detail(body: &str) -> Option<String> {
 
 /// Percent-encodes everything but unreserved characters, for ids and cursors in a URL.
 fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    jwh_shared::data_api::endpoints::segment(s)
 }
 
 #[cfg(test)]

@@ -81,18 +81,17 @@ pub fn stream_path(workout_id: &str) -> String {
     format!("/v2/timeseries/workouts/{}/stream", segment(workout_id))
 }
 
-/// A path segment with everything but unreserved characters percent-encoded (ids are UUIDs; this keeps a
-/// malformed one from changing the path).
-fn segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+/// Everything but RFC 3986's unreserved characters.
+const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// A path segment (or a query value) with everything but unreserved characters percent-encoded (ids are UUIDs;
+/// this keeps a malformed one from changing the path).
+pub fn segment(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, NOT_UNRESERVED).to_string()
 }
 
 #[cfg(test)]

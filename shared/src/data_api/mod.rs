@@ -195,21 +195,13 @@ pub fn parse(path: &str, query: &[(String, String)]) -> Result<Request, Reply> {
     })
 }
 
+/// A path segment decoded; `None` when empty or not UTF-8.
 fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok().filter(|s| !s.is_empty())
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
+        .filter(|s| !s.is_empty())
 }
 
 fn encode_cursor(offset: usize) -> String {
@@ -259,18 +251,19 @@ async fn summaries(
     user_id: &str,
     window: &Window,
 ) -> Result<Reply, StoreError> {
-    let mut records: Vec<StoredRecord> = store
-        .summaries_between(
-            user_id,
-            resource,
-            window.start.date_naive(),
-            window.end.date_naive(),
-        )
-        .await?;
-    if resource == Resource::Profile {
+    let mut records: Vec<StoredRecord> = if resource == Resource::Profile {
         // Profiles have no date: the one record, whatever the window.
-        records = store.summaries(user_id, resource).await?;
-    }
+        store.summaries(user_id, resource).await?
+    } else {
+        store
+            .summaries_between(
+                user_id,
+                resource,
+                window.start.date_naive(),
+                window.end.date_naive(),
+            )
+            .await?
+    };
     records.retain(|r| {
         window
             .provider
@@ -490,6 +483,28 @@ mod tests {
         );
         // Profiles take no window.
         assert!(parse("/v2/summary/profile/u1", &[]).is_ok());
+    }
+
+    /// DynamoDB failing (past the SDK's retries) answers 503, saying nothing of the request or the data.
+    #[tokio::test]
+    async fn a_store_that_fails_answers_503() {
+        use jwh_testkit::stub::{Stub, json_error};
+        let aws = Stub::new(|_| {
+            json_error(
+                "com.amazonaws.dynamodb.v20120810#InternalServerError",
+                "boom",
+            )
+        });
+        let store = Store::new(aws_sdk_dynamodb::Client::new(&aws.sdk_config()), "t", 7);
+        for path in [
+            "/v2/summary/sleep/u1",
+            "/v2/timeseries/u1/heartrate/grouped",
+        ] {
+            let reply = handle(&store, path, &q(&[("start_date", "2024-01-01")])).await;
+            assert_eq!(reply.status, 503, "{path}");
+            assert!(!reply.body.to_string().contains("boom"), "{}", reply.body);
+        }
+        assert!(aws.count("Query") >= 2);
     }
 
     #[test]
