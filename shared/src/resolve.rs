@@ -178,6 +178,50 @@ impl Priority {
     }
 }
 
+/// The deployment's orders: per-resource overrides of [`Priority::default_for`] (the template's `DataPriority`
+/// parameter), which a request's own `priority` overrides in turn.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Priorities {
+    /// Orders of named resources.
+    by_resource: Vec<(Resource, Priority)>,
+    /// The order of every other resource (`*`), instead of the default.
+    all: Option<Priority>,
+}
+
+impl Priorities {
+    /// Parses `resource=order;resource=order` (an order as [`Priority::parse`] reads it; `*` for every resource
+    /// not named), e.g. `sleep=provider:oura+type:ring,watch;*=watch,phone`. Empty: the defaults alone.
+    pub fn parse(text: &str) -> Result<Priorities, String> {
+        let mut out = Priorities::default();
+        for entry in text.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+            let (name, order) = entry
+                .split_once('=')
+                .ok_or_else(|| format!("{entry:?} is not resource=order"))?;
+            let order = Priority::parse(order).map_err(|e| format!("{}: {e}", name.trim()))?;
+            match name.trim() {
+                "*" => out.all = Some(order),
+                name => {
+                    let resource = Resource::parse(name)
+                        .ok_or_else(|| format!("{name:?} is not a resource"))?;
+                    out.by_resource.retain(|(r, _)| *r != resource);
+                    out.by_resource.push((resource, order));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The order for `resource`: its own override, else the `*` one, else the documented default.
+    pub fn for_resource(&self, resource: Resource) -> Priority {
+        self.by_resource
+            .iter()
+            .find(|(r, _)| *r == resource)
+            .map(|(_, p)| p.clone())
+            .or_else(|| self.all.clone())
+            .unwrap_or_else(|| Priority::default_for(resource))
+    }
+}
+
 /// Whether a resource's values add up over time (a day's steps are the sum of its samples), so that a daily
 /// total means something.
 pub fn is_additive(resource: Resource) -> bool {
@@ -424,6 +468,44 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn deployment_orders_override_the_defaults_per_resource() {
+        let p =
+            Priorities::parse("sleep=provider:oura+type:ring,watch; *=phone ;steps=app").unwrap();
+        assert_eq!(
+            p.for_resource(Resource::Sleep),
+            Priority::parse("provider:oura+type:ring,watch").unwrap()
+        );
+        assert_eq!(
+            p.for_resource(Resource::Steps),
+            Priority::parse("app").unwrap()
+        );
+        assert_eq!(
+            p.for_resource(Resource::Heartrate),
+            Priority::parse("phone").unwrap()
+        );
+        let none = Priorities::parse("").unwrap();
+        assert_eq!(
+            none.for_resource(Resource::Sleep),
+            Priority::default_for(Resource::Sleep)
+        );
+        assert!(
+            Priorities::parse("sleep")
+                .unwrap_err()
+                .contains("resource=order")
+        );
+        assert!(
+            Priorities::parse("nap=watch")
+                .unwrap_err()
+                .contains("not a resource")
+        );
+        assert!(
+            Priorities::parse("sleep=colour:red")
+                .unwrap_err()
+                .contains("sleep")
+        );
+    }
 
     fn sample(
         resource: &str,

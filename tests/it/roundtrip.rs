@@ -4,46 +4,61 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use jwh_shared::data_api::Settings;
 use jwh_shared::data_api::endpoints::{Endpoint, endpoint};
 use jwh_shared::events::{Resource, ResourceKind, parse_event};
 use jwh_shared::fetch::WorkItem;
 use jwh_shared::store::Store;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::backfill::env_for;
 use crate::support::{self, all_fixtures, meta_for};
 
 const USER: &str = "4a29dbc7-6db3-4c83-bfac-70a20a4be1b2";
 
-/// Serves [`jwh_shared::data_api::handle`] over `store` on a loopback port; returns its base URL.
-async fn serve(store: Store) -> String {
+/// Serves the read API's function (`jwh_api::Api`, the adapter that ships) over `store` on a loopback port, each
+/// HTTP request turned into the gateway's 2.0 event; returns the API's base URL (`…/data`).
+pub async fn serve(store: Store, s3: aws_sdk_s3::Client, bucket: Option<String>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let url = format!("http://{}/data", listener.local_addr().unwrap());
+    let api = Arc::new(jwh_api::Api::new(
+        store,
+        Settings::default(),
+        "/data",
+        s3,
+        bucket,
+    ));
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let store = store.clone();
+            let api = api.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let store = store.clone();
+                    let api = api.clone();
                     async move {
-                        let path = req.uri().path().to_owned();
-                        let query: Vec<(String, String)> =
-                            req.uri().query().map(url_pairs).unwrap_or_default();
+                        let event = json!({
+                            "version": "2.0",
+                            "rawPath": req.uri().path(),
+                            "rawQueryString": req.uri().query().unwrap_or_default(),
+                            "requestContext": {"http": {"method": req.method().as_str()}},
+                        });
                         let _ = req.into_body().collect().await;
-                        let reply = jwh_shared::data_api::handle(&store, &path, &query).await;
+                        let response = api.handle(&event).await;
                         Ok::<_, Infallible>(
                             Response::builder()
-                                .status(reply.status)
+                                .status(response["statusCode"].as_u64().unwrap() as u16)
                                 .header("content-type", "application/json")
-                                .body(Full::new(Bytes::from(reply.body.to_string())))
+                                .body(Full::new(Bytes::from(
+                                    response["body"].as_str().unwrap().to_owned(),
+                                )))
                                 .unwrap(),
                         )
                     }
@@ -55,13 +70,6 @@ async fn serve(store: Store) -> String {
         }
     });
     url
-}
-
-/// `a=1&b=x%3Ay` as decoded pairs.
-fn url_pairs(query: &str) -> Vec<(String, String)> {
-    form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect()
 }
 
 /// A user's samples of a resource without their versions (a fetched copy is newer by construction), in order.
@@ -118,7 +126,7 @@ async fn every_fixture_read_back_through_the_api_by_the_fetchers_client_is_what_
         let meta = meta_for(&format!("msg_rt_{i}"), &body);
         original.write_event(&event, &meta).await.unwrap();
     }
-    let api = serve(original.clone()).await;
+    let api = serve(original.clone(), aws_sdk_s3::Client::new(&config), None).await;
 
     // One window over all of time, one chunk, every resource the Data API reads by window.
     let env = env_for(&api, "any-key", 100_000, None).await;

@@ -214,6 +214,10 @@ struct QueryArgs {
     /// source type or `+`-joined `type:…`, `provider:…`, `device:…` (e.g. `provider:oura+type:ring,watch,phone`).
     #[arg(long, value_parser = query::parse_priority, requires = "resolve")]
     priority: Option<jwh_shared::resolve::Priority>,
+    /// The deployment's per-resource orders, as the read API's DataPriority parameter takes them
+    /// (`sleep=provider:oura+type:ring,watch;*=watch,phone`); --priority overrides them.
+    #[arg(long, env = "DATA_PRIORITY", value_parser = jwh_shared::resolve::Priorities::parse, default_value = "")]
+    priorities: jwh_shared::resolve::Priorities,
     /// With --resolve: also a total per local day of each additive resource (steps, calories, distance, …).
     #[arg(long, requires = "resolve")]
     daily_totals: bool,
@@ -367,6 +371,7 @@ fn run(command: Command) -> Result<Exit, CliError> {
                 to: args.to,
                 resolve: args.resolve.then_some(query::Resolve {
                     priority: args.priority,
+                    priorities: args.priorities,
                     daily_totals: args.daily_totals,
                 }),
             };

@@ -8,7 +8,9 @@ use jwh_shared::events::{Resource, ResourceKind};
 use std::collections::BTreeMap;
 
 use jwh_shared::query::{StoredRecord, StoredSample, expand_bucket};
-use jwh_shared::resolve::{DailyTotal, Priority, daily_totals, resolve_samples, resolve_summaries};
+use jwh_shared::resolve::{
+    DailyTotal, Priorities, Priority, daily_totals, resolve_samples, resolve_summaries,
+};
 use jwh_shared::store::Store;
 use jwh_shared::store::time::{canonical, parse_instant};
 use serde::Serialize;
@@ -59,6 +61,8 @@ pub struct Filter {
 pub struct Resolve {
     /// The order to apply to every resource; `None`: each resource's documented default.
     pub priority: Option<Priority>,
+    /// The deployment's per-resource orders, used where `priority` is `None`.
+    pub priorities: Priorities,
     /// Also print a total per local day of each additive resource, from the resolved samples.
     pub daily_totals: bool,
 }
@@ -76,7 +80,7 @@ pub fn resolve_lines(lines: Vec<Line>, resolve: &Resolve) -> Vec<Line> {
         resolve.priority.clone().unwrap_or_else(|| {
             Resource::parse(resource).map_or_else(
                 || Priority::default_for(Resource::Steps),
-                Priority::default_for,
+                |r| resolve.priorities.for_resource(r),
             )
         })
     };
@@ -437,6 +441,7 @@ mod tests {
         let resolve = Resolve {
             priority: None,
             daily_totals: true,
+            ..Resolve::default()
         };
         let out: Vec<Value> = resolve_lines(lines.clone(), &resolve)
             .iter()
@@ -457,7 +462,18 @@ mod tests {
         let phone_first = Resolve {
             priority: Some(parse_priority("phone").unwrap()),
             daily_totals: true,
+            ..Resolve::default()
         };
+        // The deployment's order (DATA_PRIORITY) for steps says the same as --priority phone.
+        let deployed = Resolve {
+            priorities: Priorities::parse("steps=phone;sleep=ring").unwrap(),
+            daily_totals: true,
+            ..Resolve::default()
+        };
+        assert_eq!(
+            resolve_lines(lines.clone(), &deployed),
+            resolve_lines(lines.clone(), &phone_first)
+        );
         let out = resolve_lines(lines, &phone_first);
         let Some(Line::Total(total)) = out.last() else {
             panic!("{out:?}")

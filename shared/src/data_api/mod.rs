@@ -13,6 +13,7 @@
 //! and replies out.
 
 pub mod endpoints;
+mod records;
 
 use std::collections::BTreeMap;
 
@@ -22,7 +23,7 @@ use serde_json::{Map, Value, json};
 
 use crate::events::{Resource, ResourceKind};
 use crate::query::{StoredRecord, StoredSample};
-use crate::resolve::{Priority, resolve_samples, resolve_summaries};
+use crate::resolve::{Priorities, Priority, resolve_samples, resolve_summaries};
 use crate::store::plan::junction_text;
 use crate::store::time::parse_instant;
 use crate::store::{Store, StoreError};
@@ -78,6 +79,53 @@ pub enum Request {
         /// Samples a page.
         page_size: usize,
     },
+    /// The user's connected providers (`/v2/user/providers/{user_id}`).
+    Providers {
+        /// The user.
+        user_id: String,
+    },
+    /// The user's devices (`/v2/user/{user_id}/device`), or one (`…/device/{device_id}`).
+    Devices {
+        /// The user.
+        user_id: String,
+        /// One device, by Junction's id.
+        device_id: Option<String>,
+    },
+    /// The user's historical pulls (`/v2/introspect/historical_pull?user_id=…&provider=…`).
+    HistoricalPulls {
+        /// The user.
+        user_id: String,
+        /// Only this provider's.
+        provider: Option<String>,
+    },
+    /// The user's lab records with their status history (`/v2/lab/{user_id}?kind=…`): no Junction equivalent.
+    Lab {
+        /// The user.
+        user_id: String,
+        /// Only records of this kind (`order`, `appointment`, `critical_result`, `parsing_job`).
+        kind: Option<String>,
+    },
+    /// A page of catch-all records (`/v2/catch_all?event_type=…`): no Junction equivalent.
+    CatchAll {
+        /// Only messages of this event type.
+        event_type: Option<String>,
+        /// Records skipped (from the cursor).
+        offset: usize,
+        /// Records a page.
+        page_size: usize,
+    },
+    /// One catch-all message, its body whole (`/v2/catch_all/{svix_id}`).
+    CatchAllMessage {
+        /// The message.
+        svix_id: String,
+    },
+}
+
+/// What a deployment sets for every request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    /// Source orders for `resolve=true` without a `priority` (the `DataPriority` parameter).
+    pub priorities: Priorities,
 }
 
 /// The parameters every window takes.
@@ -106,9 +154,16 @@ fn is_date(s: &str) -> bool {
 }
 
 /// Parses a request's path and query; a [`Reply`] for what cannot be served.
-pub fn parse(path: &str, query: &[(String, String)]) -> Result<Request, Reply> {
+pub fn parse(
+    path: &str,
+    query: &[(String, String)],
+    priorities: &Priorities,
+) -> Result<Request, Reply> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let not_found = || Reply::error(404, "Not Found");
+    if let Some(request) = records::parse(&segments, query)? {
+        return Ok(request);
+    }
     let (resource, user_id, grouped) = match segments.as_slice() {
         ["v2", "summary", name, user] => (
             resource_of(name, true)
@@ -125,7 +180,6 @@ pub fn parse(path: &str, query: &[(String, String)]) -> Result<Request, Reply> {
         _ => return Err(not_found()),
     };
     let user_id = percent_decode(user_id).ok_or_else(not_found)?;
-    let bad = |name: &str, why: &str| Reply::error(400, format!("`{name}` {why}"));
     let time = |name: &str, end: bool| -> Result<Option<DateTime<Utc>>, Reply> {
         let Some(text) = param(query, name) else {
             return Ok(None);
@@ -153,7 +207,7 @@ pub fn parse(path: &str, query: &[(String, String)]) -> Result<Request, Reply> {
         (None | Some("false"), Some(_)) => {
             return Err(bad("priority", "needs resolve=true"));
         }
-        (Some("true"), None) => Some(Priority::default_for(resource)),
+        (Some("true"), None) => Some(priorities.for_resource(resource)),
         (Some("true"), Some(order)) => Some(
             Priority::parse(order)
                 .map_err(|e| bad("priority", &format!("is not an order: {e}")))?,
@@ -173,6 +227,22 @@ pub fn parse(path: &str, query: &[(String, String)]) -> Result<Request, Reply> {
             window,
         });
     }
+    let (offset, page_size) = paging(query)?;
+    Ok(Request::Grouped {
+        resource,
+        user_id,
+        window,
+        offset,
+        page_size,
+    })
+}
+
+fn bad(name: &str, why: &str) -> Reply {
+    Reply::error(400, format!("`{name}` {why}"))
+}
+
+/// The offset a `next_cursor` (or `cursor`) names and the `page_size`, at most [`MAX_PAGE`].
+fn paging(query: &[(String, String)]) -> Result<(usize, usize), Reply> {
     let offset = match param(query, "next_cursor").or(param(query, "cursor")) {
         Some(cursor) => decode_cursor(cursor)
             .ok_or_else(|| bad("next_cursor", "is not a cursor of this API"))?,
@@ -186,13 +256,7 @@ pub fn parse(path: &str, query: &[(String, String)]) -> Result<Request, Reply> {
             .ok_or_else(|| bad("page_size", &format!("is a number from 1 to {MAX_PAGE}")))?,
         None => MAX_PAGE,
     };
-    Ok(Request::Grouped {
-        resource,
-        user_id,
-        window,
-        offset,
-        page_size,
-    })
+    Ok((offset, page_size))
 }
 
 /// A path segment decoded; `None` when empty or not UTF-8.
@@ -220,8 +284,13 @@ fn decode_cursor(cursor: &str) -> Option<usize> {
 }
 
 /// Serves one request.
-pub async fn handle(store: &Store, path: &str, query: &[(String, String)]) -> Reply {
-    let request = match parse(path, query) {
+pub async fn handle(
+    store: &Store,
+    settings: &Settings,
+    path: &str,
+    query: &[(String, String)],
+) -> Reply {
+    let request = match parse(path, query, &settings.priorities) {
         Ok(r) => r,
         Err(reply) => return reply,
     };
@@ -238,11 +307,73 @@ pub async fn handle(store: &Store, path: &str, query: &[(String, String)]) -> Re
             offset,
             page_size,
         } => grouped(store, resource, &user_id, &window, offset, page_size).await,
+        Request::Providers { user_id } => records::providers(store, &user_id).await,
+        Request::Devices { user_id, device_id } => {
+            records::devices(store, &user_id, device_id.as_deref()).await
+        }
+        Request::HistoricalPulls { user_id, provider } => {
+            records::historical_pulls(store, &user_id, provider.as_deref()).await
+        }
+        Request::Lab { user_id, kind } => records::lab(store, &user_id, kind.as_deref()).await,
+        Request::CatchAll {
+            event_type,
+            offset,
+            page_size,
+        } => records::catch_all(store, event_type.as_deref(), offset, page_size).await,
+        Request::CatchAllMessage { svix_id } => records::catch_all_message(store, &svix_id).await,
     };
     result.unwrap_or_else(|e| {
         tracing::error!(error = %e, "read failed");
         Reply::error(503, "the store could not be read; try again")
     })
+}
+
+/// Serves `DELETE /users/{user_id}` (`team_id=…`, repeatable: the teams whose lab match reviews may name the user):
+/// erases everything the stack holds of the user ([`Store::erase_user`]) and reports what was removed. An erasure
+/// that is not finished `within` answers 202, and a second request finishes it (erasure is resumable); one that
+/// fails answers 503, what it removed staying removed.
+pub async fn erase(
+    store: &Store,
+    path: &str,
+    query: &[(String, String)],
+    payloads: Option<(&aws_sdk_s3::Client, &str)>,
+    within: std::time::Duration,
+) -> Reply {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let Some(user_id) = (match segments.as_slice() {
+        ["users", user] => percent_decode(user),
+        _ => None,
+    }) else {
+        return Reply::error(404, "Not Found");
+    };
+    let teams: Vec<String> = query
+        .iter()
+        .filter(|(k, v)| k == "team_id" && !v.is_empty())
+        .map(|(_, v)| v.clone())
+        .collect();
+    match tokio::time::timeout(within, store.erase_user(&user_id, &teams, payloads)).await {
+        Ok(Ok(erased)) => Reply::ok(json!({
+            "user_id": user_id,
+            "complete": true,
+            "removed": erased,
+            "total": erased.total(),
+        })),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "erasure failed");
+            Reply::error(
+                503,
+                "the erasure stopped on a failure; what it removed stays removed: try again to finish it",
+            )
+        }
+        Err(_) => Reply {
+            status: 202,
+            body: json!({
+                "user_id": user_id,
+                "complete": false,
+                "detail": "the erasure is still under way: send the same request again to finish it",
+            }),
+        },
+    }
 }
 
 async fn summaries(
@@ -362,6 +493,11 @@ async fn grouped(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`super::parse`] with the deployment's defaults.
+    fn parse(path: &str, query: &[(String, String)]) -> Result<Request, Reply> {
+        super::parse(path, query, &Priorities::default())
+    }
 
     fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
@@ -500,7 +636,13 @@ mod tests {
             "/v2/summary/sleep/u1",
             "/v2/timeseries/u1/heartrate/grouped",
         ] {
-            let reply = handle(&store, path, &q(&[("start_date", "2024-01-01")])).await;
+            let reply = handle(
+                &store,
+                &Settings::default(),
+                path,
+                &q(&[("start_date", "2024-01-01")]),
+            )
+            .await;
             assert_eq!(reply.status, 503, "{path}");
             assert!(!reply.body.to_string().contains("boom"), "{}", reply.body);
         }
