@@ -54,7 +54,7 @@ async fn objects(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
 
 /// Stores every fixture for `user`, a catch-all body naming them (inline, and one large enough for parts), and a
 /// claim-check object of theirs.
-async fn populate(store: &Store, s3: &aws_sdk_s3::Client, bucket: &str, user: &str) {
+pub(crate) async fn populate(store: &Store, s3: &aws_sdk_s3::Client, bucket: &str, user: &str) {
     for (i, (event_type, body)) in all_fixtures().into_iter().enumerate() {
         let mut text = String::from_utf8(body).unwrap().replace(FIXTURE_USER, user);
         if event_type.starts_with("labtest.match_review") {

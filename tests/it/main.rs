@@ -9,5 +9,6 @@ mod ingest;
 mod ordering;
 mod processors;
 mod race;
+mod read_api;
 mod roundtrip;
 mod support;

@@ -22,18 +22,12 @@ use crate::support::{self, all_fixtures, meta_for};
 
 const USER: &str = "4a29dbc7-6db3-4c83-bfac-70a20a4be1b2";
 
-/// Serves the read API's function (`jwh_api::Api`, the adapter that ships) over `store` on a loopback port, each
-/// HTTP request turned into the gateway's 2.0 event; returns the API's base URL (`…/data`).
-pub async fn serve(store: Store, s3: aws_sdk_s3::Client, bucket: Option<String>) -> String {
+/// Serves the read API's function (`jwh_api::Api`, the adapter that ships, with the prefix `/data`) on a loopback
+/// port, each HTTP request turned into the gateway's 2.0 event; returns the API's base URL (`…/data`).
+pub async fn serve(api: jwh_api::Api) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/data", listener.local_addr().unwrap());
-    let api = Arc::new(jwh_api::Api::new(
-        store,
-        Settings::default(),
-        "/data",
-        s3,
-        bucket,
-    ));
+    let api = Arc::new(api);
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
@@ -126,7 +120,14 @@ async fn every_fixture_read_back_through_the_api_by_the_fetchers_client_is_what_
         let meta = meta_for(&format!("msg_rt_{i}"), &body);
         original.write_event(&event, &meta).await.unwrap();
     }
-    let api = serve(original.clone(), aws_sdk_s3::Client::new(&config), None).await;
+    let api = serve(jwh_api::Api::new(
+        original.clone(),
+        Settings::default(),
+        "/data",
+        aws_sdk_s3::Client::new(&config),
+        None,
+    ))
+    .await;
 
     // One window over all of time, one chunk, every resource the Data API reads by window.
     let env = env_for(&api, "any-key", 100_000, None).await;
