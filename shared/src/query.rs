@@ -179,13 +179,32 @@ impl Store {
         let mut out = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
+            let (items, next) = self.query_page(pk, condition, start.take(), None).await?;
+            out.extend(items);
+            match next {
+                Some(k) => start = Some(k),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// One Query page (at most `limit` items); the key to go on from, unless it was the last.
+    async fn query_page(
+        &self,
+        pk: &str,
+        condition: SortCondition<'_>,
+        start: Option<HashMap<String, AttributeValue>>,
+        limit: Option<i32>,
+    ) -> Result<(Vec<StoredRecord>, Option<HashMap<String, AttributeValue>>), StoreError> {
+        {
             let mut req = self
                 .client()
                 .query()
                 .table_name(self.table())
                 .expression_attribute_names("#pk", PK)
                 .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-                .set_exclusive_start_key(start.take());
+                .set_limit(limit)
+                .set_exclusive_start_key(start);
             req = match condition {
                 SortCondition::All => req.key_condition_expression("#pk = :pk"),
                 SortCondition::Prefix(p) => req
@@ -199,11 +218,31 @@ impl Store {
                     .expression_attribute_values(":b", AttributeValue::S(b.to_owned())),
             };
             let page = req.send().await.map_err(StoreError::from_sdk)?;
-            out.extend(page.items.unwrap_or_default().into_iter().map(to_record));
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(out),
-            }
+            let items = page.items.unwrap_or_default().into_iter().map(to_record);
+            Ok((
+                items.collect(),
+                page.last_evaluated_key.filter(|k| !k.is_empty()),
+            ))
+        }
+    }
+
+    /// A reader of a user's buckets of one resource from the bucket holding `from` to the one holding `to`, in
+    /// key order (bucket start, then series), a Query page at a time: for reads that stop once they have enough.
+    pub fn buckets(
+        &self,
+        user_id: &str,
+        resource: Resource,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> BucketReader<'_> {
+        let prefix = keys::bucket_prefix(resource);
+        BucketReader {
+            store: self,
+            pk: keys::user(user_id),
+            lo: format!("{prefix}{}", from.format("%Y-%m-%dT%H")),
+            hi: format!("{prefix}{}~", to.format("%Y-%m-%dT%H")),
+            start: None,
+            exhausted: false,
         }
     }
 
@@ -461,6 +500,42 @@ impl Store {
             .iter()
             .map(|p| p.get_str("body"))
             .collect::<Option<String>>())
+    }
+}
+
+/// Reads buckets a Query page at a time ([`Store::buckets`]).
+pub struct BucketReader<'a> {
+    store: &'a Store,
+    pk: String,
+    lo: String,
+    hi: String,
+    start: Option<HashMap<String, AttributeValue>>,
+    exhausted: bool,
+}
+
+impl BucketReader<'_> {
+    /// The next page of at most `limit` buckets; empty once every bucket is read.
+    pub async fn next(&mut self, limit: i32) -> Result<Vec<StoredRecord>, StoreError> {
+        if self.exhausted {
+            return Ok(Vec::new());
+        }
+        let (items, next) = self
+            .store
+            .query_page(
+                &self.pk,
+                SortCondition::Between(&self.lo, &self.hi),
+                self.start.take(),
+                Some(limit),
+            )
+            .await?;
+        self.exhausted = next.is_none();
+        self.start = next;
+        Ok(items)
+    }
+
+    /// Whether every bucket has been read.
+    pub fn exhausted(&self) -> bool {
+        self.exhausted
     }
 }
 

@@ -10,5 +10,6 @@ mod ordering;
 mod processors;
 mod race;
 mod read_api;
+mod read_cost;
 mod roundtrip;
 mod support;

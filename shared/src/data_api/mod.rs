@@ -21,12 +21,13 @@ use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::events::{Resource, ResourceKind};
-use crate::query::{StoredRecord, StoredSample};
+use crate::events::{Resource, SampleShape};
+use crate::query::{StoredRecord, StoredSample, expand_bucket};
 use crate::resolve::{Priorities, Priority, resolve_samples, resolve_summaries};
 use crate::store::plan::junction_text;
+use crate::store::time::canonical;
 use crate::store::time::parse_instant;
-use crate::store::{Store, StoreError};
+use crate::store::{BucketSpan, Store, StoreError, keys};
 use endpoints::{Endpoint, endpoint, resource_of};
 
 /// The most samples one grouped page holds.
@@ -74,8 +75,8 @@ pub enum Request {
         user_id: String,
         /// The window.
         window: Window,
-        /// Samples skipped (from the cursor).
-        offset: usize,
+        /// Where the page starts (from the cursor): after `skip` samples at the instant `at`.
+        after: Option<After>,
         /// Samples a page.
         page_size: usize,
     },
@@ -119,6 +120,16 @@ pub enum Request {
         /// The message.
         svix_id: String,
     },
+}
+
+/// Where a grouped page starts: at the instant `at` (canonical UTC), after the first `skip` samples there (in the
+/// order a window is served). A page reads from `at`'s bucket on, not the window again from its start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct After {
+    /// The instant of the first sample not yet served.
+    pub at: String,
+    /// Samples at `at` already served.
+    pub skip: usize,
 }
 
 /// What a deployment sets for every request.
@@ -227,12 +238,18 @@ pub fn parse(
             window,
         });
     }
-    let (offset, page_size) = paging(query)?;
+    let (cursor, page_size) = paging(query)?;
+    let after = match cursor {
+        Some(c) => Some(
+            decode_after(c).ok_or_else(|| bad("next_cursor", "is not a cursor of this window"))?,
+        ),
+        None => None,
+    };
     Ok(Request::Grouped {
         resource,
         user_id,
         window,
-        offset,
+        after,
         page_size,
     })
 }
@@ -241,13 +258,9 @@ fn bad(name: &str, why: &str) -> Reply {
     Reply::error(400, format!("`{name}` {why}"))
 }
 
-/// The offset a `next_cursor` (or `cursor`) names and the `page_size`, at most [`MAX_PAGE`].
-fn paging(query: &[(String, String)]) -> Result<(usize, usize), Reply> {
-    let offset = match param(query, "next_cursor").or(param(query, "cursor")) {
-        Some(cursor) => decode_cursor(cursor)
-            .ok_or_else(|| bad("next_cursor", "is not a cursor of this API"))?,
-        None => 0,
-    };
+/// The `next_cursor` (or `cursor`) given, and the `page_size`, at most [`MAX_PAGE`].
+fn paging(query: &[(String, String)]) -> Result<(Option<&str>, usize), Reply> {
+    let cursor = param(query, "next_cursor").or(param(query, "cursor"));
     let page_size = match param(query, "page_size") {
         Some(n) => n
             .parse::<usize>()
@@ -256,7 +269,7 @@ fn paging(query: &[(String, String)]) -> Result<(usize, usize), Reply> {
             .ok_or_else(|| bad("page_size", &format!("is a number from 1 to {MAX_PAGE}")))?,
         None => MAX_PAGE,
     };
-    Ok((offset, page_size))
+    Ok((cursor, page_size))
 }
 
 /// A path segment decoded; `None` when empty or not UTF-8.
@@ -270,6 +283,25 @@ fn percent_decode(s: &str) -> Option<String> {
 
 fn encode_cursor(offset: usize) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("o{offset}"))
+}
+
+fn encode_after(after: &After) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("t{}|{}", after.at, after.skip))
+}
+
+fn decode_after(cursor: &str) -> Option<After> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    let (at, skip) = std::str::from_utf8(&bytes)
+        .ok()?
+        .strip_prefix('t')?
+        .split_once('|')?;
+    parse_instant(at)?;
+    Some(After {
+        at: at.to_owned(),
+        skip: skip.parse().ok()?,
+    })
 }
 
 fn decode_cursor(cursor: &str) -> Option<usize> {
@@ -304,9 +336,9 @@ pub async fn handle(
             resource,
             user_id,
             window,
-            offset,
+            after,
             page_size,
-        } => grouped(store, resource, &user_id, &window, offset, page_size).await,
+        } => grouped(store, resource, &user_id, &window, after, page_size).await,
         Request::Providers { user_id } => records::providers(store, &user_id).await,
         Request::Devices { user_id, device_id } => {
             records::devices(store, &user_id, device_id.as_deref()).await
@@ -442,27 +474,134 @@ fn source_body(sample: &StoredSample) -> Value {
     })
 }
 
+/// Buckets a grouped page reads first; further reads are sized by the density of what was read.
+const FIRST_BUCKET_READ: i32 = 16;
+/// The most buckets one read asks for.
+const MAX_BUCKET_READ: i32 = 1024;
+
+/// The samples a window serves from those read: those before `known_before` (all, when every bucket was read),
+/// resolved when asked, in one total order, so that every page agrees on what comes before its cursor.
+fn served(
+    raw: &[StoredSample],
+    known_before: Option<&str>,
+    resolve: Option<&Priority>,
+) -> Vec<StoredSample> {
+    let mut samples: Vec<StoredSample> = raw
+        .iter()
+        .filter(|s| known_before.is_none_or(|k| s.timestamp.as_str() < k))
+        .cloned()
+        .collect();
+    if let Some(priority) = resolve {
+        samples = resolve_samples(samples, priority);
+    }
+    samples.sort_by_cached_key(|s| {
+        (
+            s.timestamp.clone(),
+            s.provider.clone(),
+            s.source_type.clone(),
+            s.app_id.clone(),
+            s.device_id.clone(),
+            s.workout_id.clone(),
+            s.sport.clone(),
+            s.sample.to_string(),
+        )
+    });
+    samples
+}
+
 async fn grouped(
     store: &Store,
     resource: Resource,
     user_id: &str,
     window: &Window,
-    offset: usize,
+    after: Option<After>,
     page_size: usize,
 ) -> Result<Reply, StoreError> {
-    if !matches!(resource.kind(), ResourceKind::Timeseries(_)) {
+    let Some(shape) = resource.kind().sample_shape() else {
         return Ok(Reply::error(404, "Not Found"));
+    };
+    // A later page reads from its instant's bucket on. Resolving interval samples there also needs those that
+    // began up to a day before it (an interval can be outranked by one that started earlier and overlaps it).
+    let from = match (&after, &window.resolve, shape) {
+        (None, _, _) => window.start,
+        (Some(a), Some(_), SampleShape::Interval | SampleShape::Note) => {
+            parse_instant(&a.at).map_or(window.start, |t| t - Duration::days(1))
+        }
+        (Some(a), _, _) => parse_instant(&a.at).unwrap_or(window.start),
     }
-    let mut samples = store
-        .samples(user_id, resource, Some(window.start), Some(window.end))
-        .await?;
-    samples.retain(|s| window.provider.as_deref().is_none_or(|p| s.provider == p));
-    if let Some(priority) = &window.resolve {
-        samples = resolve_samples(samples, priority);
-    }
-    let total = samples.len();
-    let page: Vec<&StoredSample> = samples.iter().skip(offset).take(page_size).collect();
-    let next = (offset + page.len() < total).then(|| encode_cursor(offset + page.len()));
+    .max(window.start);
+    // Buckets are read in key order (start, then series) until the page is complete: every sample before the
+    // start of the last bucket read is known, so a page stops reading one sample past its end (a day past, for
+    // resolved intervals), not at the window's end.
+    let (lo, hi) = (canonical(&from), canonical(&window.end));
+    let intervals_resolved =
+        window.resolve.is_some() && matches!(shape, SampleShape::Interval | SampleShape::Note);
+    let mut reader = store.buckets(user_id, resource, from, window.end);
+    let mut raw: Vec<StoredSample> = Vec::new();
+    let (mut limit, mut read) = (FIRST_BUCKET_READ, 0usize);
+    let (samples, start) = loop {
+        let buckets = reader.next(limit).await?;
+        read += buckets.len();
+        raw.extend(buckets.iter().flat_map(expand_bucket).filter(|s| {
+            s.timestamp >= lo
+                && s.timestamp <= hi
+                && window.provider.as_deref().is_none_or(|p| s.provider == p)
+        }));
+        let known_before = if reader.exhausted() {
+            None
+        } else {
+            match buckets
+                .last()
+                .and_then(|b| keys::parse_bucket(&b.sk))
+                .and_then(|(_, label, _)| BucketSpan::start_of(&label))
+            {
+                Some(t) => Some(canonical(&t)),
+                None => continue,
+            }
+        };
+        let samples = served(&raw, known_before.as_deref(), window.resolve.as_ref());
+        let start = match &after {
+            None => 0,
+            Some(a) => {
+                let first_at = samples.partition_point(|s| s.timestamp < a.at);
+                let at_end = samples.partition_point(|s| s.timestamp <= a.at);
+                (first_at + a.skip).min(at_end)
+            }
+        };
+        let Some(known_before) = known_before else {
+            break (samples, start);
+        };
+        if let Some(past_page) = samples.get(start + page_size) {
+            let needed = if intervals_resolved {
+                parse_instant(&past_page.timestamp)
+                    .map_or_else(|| hi.clone(), |t| canonical(&(t + Duration::days(1))))
+            } else {
+                past_page.timestamp.clone()
+            };
+            if known_before > needed {
+                break (samples, start);
+            }
+        }
+        // The next read: as many buckets as the samples still missing would fill at the density read so far, and
+        // two more for the one past the page.
+        let missing = (start + page_size + 1).saturating_sub(samples.len());
+        let per_bucket = (raw.len() / read.max(1)).max(1);
+        limit = i32::try_from(missing.div_ceil(per_bucket) + 2)
+            .unwrap_or(MAX_BUCKET_READ)
+            .clamp(2, MAX_BUCKET_READ);
+    };
+    let page: Vec<&StoredSample> = samples[start..].iter().take(page_size).collect();
+    let next = match page.last() {
+        Some(last) if start + page.len() < samples.len() => {
+            let at = last.timestamp.clone();
+            let first_at = samples.partition_point(|s| s.timestamp < at);
+            Some(encode_after(&After {
+                skip: start + page.len() - first_at,
+                at,
+            }))
+        }
+        _ => None,
+    };
     // provider -> source (as JSON text, for a stable order) -> (source, samples)
     let mut groups: BTreeMap<String, BTreeMap<String, (Value, Vec<Value>)>> = BTreeMap::new();
     for sample in page {
@@ -512,7 +651,7 @@ mod tests {
             resource,
             user_id,
             window,
-            offset,
+            after,
             page_size,
         }) = parse(
             "/v2/timeseries/u%2D1/body_weight/grouped",
@@ -533,7 +672,7 @@ mod tests {
             parse_instant("2024-01-02T23:59:59.999999Z").unwrap()
         );
         assert_eq!(window.provider.as_deref(), Some("withings"));
-        assert_eq!((offset, page_size), (0, MAX_PAGE));
+        assert_eq!((after, page_size), (None, MAX_PAGE));
         let Ok(Request::Summary { resource, .. }) = parse(
             "/v2/summary/meal/u1",
             &q(&[("start_date", "2024-01-01T00:00:00Z")]),
@@ -541,14 +680,18 @@ mod tests {
             panic!()
         };
         assert_eq!(resource, Resource::Meal);
-        let cursor = encode_cursor(5000);
-        let Ok(Request::Grouped { offset, .. }) = parse(
+        let at = After {
+            at: "2024-01-01T10:00:00.000000Z".into(),
+            skip: 2,
+        };
+        let cursor = encode_after(&at);
+        let Ok(Request::Grouped { after, .. }) = parse(
             "/v2/timeseries/u1/heartrate/grouped",
             &q(&[("start_date", "2024-01-01"), ("next_cursor", &cursor)]),
         ) else {
             panic!()
         };
-        assert_eq!(offset, 5000);
+        assert_eq!(after, Some(at));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::{Reply, Request, bad, encode_cursor, paging, param, percent_decode};
+use super::{Reply, Request, bad, decode_cursor, encode_cursor, paging, param, percent_decode};
 use crate::fetch::attr as fetch_attr;
 use crate::query::StoredRecord;
 use crate::store::{Store, StoreError, keys};
@@ -51,7 +51,12 @@ pub(super) fn parse(
             },
         },
         ["v2", "catch_all"] => {
-            let (offset, page_size) = paging(query)?;
+            let (cursor, page_size) = paging(query)?;
+            let offset = match cursor {
+                Some(c) => decode_cursor(c)
+                    .ok_or_else(|| bad("next_cursor", "is not a cursor of this list"))?,
+                None => 0,
+            };
             Request::CatchAll {
                 event_type: param(query, "event_type").map(str::to_owned),
                 offset,
