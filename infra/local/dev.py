@@ -11,6 +11,10 @@ write `stack.env` (for you and `jwh`) and `functions.env` (the functions' enviro
 build the workspace's binaries; start `cargo lambda watch` serving all of them; invoke each once until it answers; start the bridge (infra/local/bridge.py) that feeds each
 processor from its queue.
 
+HTTP functions answer at {LAMBDA_ENDPOINT}/lambda-url/{binary}{path}: the webhook (WEBHOOK_URL) and the read API
+(DATA_API_URL, GET reads and DELETE /users/{id}). There is no API Gateway in front, so the IAM authorization of the
+read API's routes is not checked locally.
+
 Environment (all optional):
     JWH_DEV_DIR            state directory (default <repo>/.dev): stack.env, functions.env, pids, logs/
     JWH_DEV_MOTO_PORT      moto's port (default 5000, or a free port when 5000 is taken; 0: any free port)
@@ -24,6 +28,8 @@ Environment (all optional):
     JUNCTION_API_BASE_URL  the Data API the fetcher reads (e.g. the test stand-in), instead of Junction's
     JUNCTION_API_ENVIRONMENT  production-us (default), production-eu, sandbox-us or sandbox-eu
     FETCH_CHUNK_DAYS       days per chunk of a historical window (default 30)
+    DATA_PRIORITY          the read API's source order overrides (the DataPriority parameter, e.g.
+                           'sleep=provider:oura+type:ring,watch;*=watch,phone'); empty: the default order
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import base64
 import json
 import os
 import pathlib
+import re
 import secrets
 import signal
 import socket
@@ -260,6 +267,17 @@ def new_signing_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+def env_file_value(value: str) -> str:
+    """A value as cargo lambda watch's --env-file reader (the env-file-reader crate) takes it. Unquoted, a value ends
+    at whitespace, `=`, `#` or a quote (DATA_PRIORITY's orders hold `=`); in single quotes it is kept as it is, unless
+    it holds a single quote or a backslash (the reader unescapes those), which no value here needs."""
+    if not re.search(r"[\s='`\"#]", value):
+        return value
+    if "'" in value or "\\" in value:
+        raise StartupError(f"functions.env cannot hold {value!r}: cargo lambda would not read it back unchanged")
+    return f"'{value}'"
+
+
 def write_env(path: pathlib.Path, header: str, values: dict[str, str]) -> None:
     lines = [f"# {line}" for line in header.splitlines()]
     lines += [f"{k}={v}" for k, v in values.items()]
@@ -288,6 +306,9 @@ def create_stack(moto_url: str, lambda_url: str, state: pathlib.Path) -> tuple[T
         parameters["JunctionApiKeySecretArn"] = arn
         # The functions read the key from the secret, as in AWS, not from an inherited environment.
         os.environ.pop("JUNCTION_API_KEY", None)
+    # The read API's source order: the DataPriority parameter, which the template gives its functions.
+    if os.environ.get("DATA_PRIORITY"):
+        parameters["DataPriority"] = os.environ["DATA_PRIORITY"]
     template = Template(stack_name=stack_name, region=REGION, parameters=parameters)
 
     provision(template, Endpoint)
@@ -309,20 +330,22 @@ def create_stack(moto_url: str, lambda_url: str, state: pathlib.Path) -> tuple[T
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
     }
-    route = template.webhook_route()
+    route, data_api = template.webhook_route(), template.data_api()
     log_level = next((f.log_level for f in functions.values() if f.log_level), None)
     write_env(
         state / "functions.env",
         "Environment of every function under cargo lambda watch: template.yaml's, resolved against the local stack.\n"
         "Written by infra/local/dev.py; rewritten on every start.",
-        {**fn_env, **aws, **({"AWS_LAMBDA_LOG_LEVEL": log_level} if log_level else {}),
-         **{var: os.environ[var] for var in FETCH_PASSTHROUGH if os.environ.get(var)}},
+        {var: env_file_value(value) for var, value in {
+            **fn_env, **aws, **({"AWS_LAMBDA_LOG_LEVEL": log_level} if log_level else {}),
+            **{var: os.environ[var] for var in FETCH_PASSTHROUGH if os.environ.get(var)}}.items()},
     )
     stack_env = {
         "STACK_NAME": stack_name,
         **aws,
         "LAMBDA_ENDPOINT": lambda_url,
         "WEBHOOK_URL": f"{lambda_url}/lambda-url/{route.binary}{route.path}",
+        "DATA_API_URL": f"{lambda_url}/lambda-url/{data_api.binary}{data_api.prefix}",
         "WEBHOOK_SECRET": signing_secret,
         "WEBHOOK_SECRET_ARN": secret_arn,
     }
@@ -369,7 +392,8 @@ def check_invocation(status: int, body: bytes) -> bool:
 
 def warm_up(template: Template, stack_env: dict[str, str], lambda_url: str, proc, log_path, timeout: float) -> None:
     """Invokes every function once (the first invocation compiles and starts it): each processor with an empty SQS
-    batch, the ingest function with a GET, which it refuses with 405 once it has read its signing secret."""
+    batch, the ingest function with a GET, which it refuses with 405 once it has read its signing secret, and the
+    read API with a GET of a path it does not serve, which it answers with a JSON 404."""
     for fam in template.families():
         url = f"{lambda_url}/2015-03-31/functions/{fam.binary}/invocations"
         started = time.monotonic()
@@ -387,6 +411,17 @@ def warm_up(template: Template, stack_env: dict[str, str], lambda_url: str, proc
     started = time.monotonic()
     wait_until("the webhook URL", ingest, timeout, proc, log_path)
     say(f"{template.webhook_route().binary} answers ({time.monotonic() - started:.1f} s)")
+
+    def data_api() -> bool:
+        status, body = http("GET", f"{stack_env['DATA_API_URL']}/v2/nothing", timeout=timeout)
+        check_invocation(status, body)
+        if status != 404 or not isinstance(json.loads(body), dict):
+            raise StartupError(f"the data API answered GET /v2/nothing with {status}, not a JSON 404: {body[:200]!r}")
+        return True
+
+    started = time.monotonic()
+    wait_until("the data API URL", data_api, timeout, proc, log_path)
+    say(f"{template.data_api().binary} answers ({time.monotonic() - started:.1f} s)")
 
 
 def fixture_user() -> str:
@@ -417,6 +452,8 @@ def banner(env: dict[str, str], state: pathlib.Path, background: bool) -> str:
   local stack ready
     webhook URL     {env['WEBHOOK_URL']}
     signing secret  {env['WEBHOOK_SECRET']}
+    data API        {env['DATA_API_URL']}   (GET /v2/..., DELETE /users/<id>)
+                    no IAM check locally: cargo lambda watch has no API Gateway in front of it
     moto            {env['AWS_ENDPOINT_URL']}   (SQS, S3, DynamoDB, Secrets Manager)
     lambda invoke   {env['LAMBDA_ENDPOINT']}/2015-03-31/functions/<binary>/invocations
     table {env.get('TABLE_NAME')}, bucket {env.get('PAYLOAD_BUCKET')}; queues:
@@ -426,6 +463,7 @@ def banner(env: dict[str, str], state: pathlib.Path, background: bool) -> str:
   next:{where}
     target/debug/jwh send shared/testdata/junction/fixtures     (built with the stack; or `jwh` on PATH)
     target/debug/jwh query --user {fixture_user()}
+    curl "{env['DATA_API_URL']}/v2/summary/sleep/{fixture_user()}?start_date=2023-01-01"
     target/debug/jwh dlq list
   stop: {stop}
 """
@@ -550,7 +588,7 @@ def status() -> int:
     env_path = state / "stack.env"
     if env_path.exists():
         for line in env_path.read_text().splitlines():
-            if line.startswith(("WEBHOOK_URL=", "AWS_ENDPOINT_URL=", "LAMBDA_ENDPOINT=")):
+            if line.startswith(("WEBHOOK_URL=", "DATA_API_URL=", "AWS_ENDPOINT_URL=", "LAMBDA_ENDPOINT=")):
                 print(line)
     return 0
 

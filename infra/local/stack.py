@@ -5,7 +5,9 @@ parse), resolves the intrinsics the local stack needs, and derives from it:
 
 - the resources moto can hold (SQS queues with their redrive policies, DynamoDB tables with their key schema and TTL,
   S3 buckets, Secrets Manager secrets), created in dependency order by `provision`;
-- every function (binary, environment, timeout) and, for the ingest function, its HTTP route;
+- every function (binary, environment, timeout) and the HTTP API routes: the ingest function's (the route whose
+  function reads the webhook signing secret) and the read API's (the routes whose functions have `API_PREFIX`: one
+  binary, under one prefix, however many functions the template deploys it as);
 - the queue families: each queue that a processor consumes through an SQS event, its dead-letter queue, the
   processor, the batch settings, and the family key (`CATCH_ALL`) from the ingest function's `QUEUE_URL_<FAMILY>`
   (or, for a queue the ingest function does not feed, such as the fetcher's, from the consumer's own
@@ -38,6 +40,8 @@ ACCOUNT_ID = "123456789012"
 QUEUE_ENV_PREFIX = "QUEUE_URL_"
 # The ingest function's env var naming its signing secret (the contract with functions/ingest).
 SECRET_ENV = "WEBHOOK_SECRET_ARN"
+# The read API's env var naming the path prefix of its routes (the contract with functions/api).
+API_PREFIX_ENV = "API_PREFIX"
 
 # Template parameters the local stack may set, by the stack.env variable that carries their value.
 PARAMETER_ENV = {"JunctionApiKeySecretArn": "JUNCTION_API_KEY_SECRET_ARN"}
@@ -94,13 +98,23 @@ class Family:
 
 
 @dataclass
-class WebhookRoute:
-    """The ingest function's HTTP route."""
+class HttpRoute:
+    """A function's route on an HTTP API."""
 
     function: str  # logical id
     binary: str
     method: str
     path: str
+    authorizer: str | None  # AWS_IAM, or None: open (locally, no route is checked: there is no API Gateway)
+
+
+@dataclass
+class DataApi:
+    """The read API: one binary behind every route under a prefix (the data API's reads and erasure)."""
+
+    binary: str
+    prefix: str  # /data: the binary sees the full path and strips it
+    routes: list[HttpRoute]
 
 
 class Template:
@@ -321,17 +335,41 @@ class Template:
             )
         return out
 
-    def webhook_route(self) -> WebhookRoute:
-        """The (one) function behind an HTTP API route: the ingest function."""
-        routes = [
-            WebhookRoute(f.logical_id, f.binary, str(ev["Properties"].get("Method", "ANY")).upper(), ev["Properties"]["Path"])
+    def http_routes(self) -> list[HttpRoute]:
+        """Every HTTP API route to a function, in template order."""
+        return [
+            HttpRoute(f.logical_id, f.binary, str(ev["Properties"].get("Method", "ANY")).upper(),
+                      ev["Properties"]["Path"], (ev["Properties"].get("Auth") or {}).get("Authorizer"))
             for f in self.functions().values()
             for ev in f.events.values()
             if ev.get("Type") in ("HttpApi", "Api")
         ]
+
+    def webhook_route(self) -> HttpRoute:
+        """The ingest function's route: the one HTTP route whose function reads the signing secret."""
+        functions = self.functions()
+        routes = [r for r in self.http_routes() if SECRET_ENV in functions[r.function].environment]
         if len(routes) != 1:
-            raise TemplateError(f"expected one HTTP route to a function, found {len(routes)}")
+            raise TemplateError(f"expected one HTTP route to a function with {SECRET_ENV}, found {len(routes)}")
         return routes[0]
+
+    def data_api(self) -> DataApi:
+        """The read API: the HTTP routes whose functions have API_PREFIX. cargo lambda watch serves a binary, not a
+        function, so they must share one binary and one prefix, and every route must be under it."""
+        functions = self.functions()
+        routes = [r for r in self.http_routes() if API_PREFIX_ENV in functions[r.function].environment]
+        if not routes:
+            raise TemplateError(f"no HTTP route to a function with {API_PREFIX_ENV}: the template has no read API")
+        binaries = {r.binary for r in routes}
+        prefixes = {str(self.resolve(functions[r.function].environment[API_PREFIX_ENV])) for r in routes}
+        if len(binaries) != 1 or len(prefixes) != 1:
+            raise TemplateError(f"the read API's routes must share one binary and one {API_PREFIX_ENV}: found "
+                                f"binaries {sorted(binaries)}, prefixes {sorted(prefixes)}")
+        prefix = prefixes.pop().rstrip("/")
+        outside = [f"{r.method} {r.path}" for r in routes if r.path != prefix and not r.path.startswith(prefix + "/")]
+        if outside:
+            raise TemplateError(f"routes {outside} are not under their {API_PREFIX_ENV} {prefix}")
+        return DataApi(binary=binaries.pop(), prefix=prefix, routes=routes)
 
     def families(self) -> list[Family]:
         """One family per queue that feeds a processor through an SQS event, in template order."""
@@ -501,6 +539,7 @@ def function_environment(template: Template, functions: dict[str, Function] | No
 def describe(template: Template) -> dict:
     return {
         "webhook_route": asdict(template.webhook_route()),
+        "data_api": asdict(template.data_api()),
         "families": [asdict(f) for f in template.families()],
         "functions": {lid: f.binary for lid, f in template.functions().items()},
         "local_resources": {lid: template.resources[lid]["Type"] for lid in template.local_resources()},

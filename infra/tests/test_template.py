@@ -2,7 +2,8 @@
 
 cfn-lint and `sam validate --lint` check that the template is valid CloudFormation; these tests check that it is
 the stack we mean: one queue, dead-letter queue and processor per family wired the same way, the names the Rust
-code relies on, arm64 Rust builds for every function, and IAM that grants each function only its own data.
+code relies on, arm64 Rust builds for every function, one open route (the webhook, which Svix signs) and the read
+side's routes under /data behind IAM, and IAM that grants each function only its own data.
 The template is read with cfn-lint's decoder so that short-form intrinsics (!Ref, !Sub, !GetAtt) parse.
 """
 
@@ -32,11 +33,21 @@ FAMILIES = {
 # The backfill fetcher: deployed only with a Junction API key (condition FetchEnabled).
 FETCHER = ("FetchFunction", "jwh-fetcher", "functions/fetcher")
 FETCH_CONDITION = "FetchEnabled"
+# The read side: one binary (jwh-api) deployed as two functions, each on one IAM-authorized route under the prefix:
+# logical id -> (method, path).
+DATA_API_BINARY = ("jwh-api", "functions/api")
+DATA_API_PREFIX = "/data"
+READ_SIDE = {
+    "DataApiFunction": ("GET", "/data/{proxy+}"),
+    "EraseFunction": ("DELETE", "/data/users/{user_id}"),
+}
 FUNCTIONS = {
     "IngestFunction": ("jwh-ingest", "functions/ingest"),
     **{proc: (binary, crate) for proc, binary, crate in FAMILIES.values()},
     FETCHER[0]: FETCHER[1:],
+    **{logical_id: DATA_API_BINARY for logical_id in READ_SIDE},
 }
+WEBHOOK_ROUTE = ("POST", "/webhooks/junction")
 # The families whose events call for a fetch: their processors get the fetch queue's URL, and may send to it,
 # only when the fetcher is deployed.
 FETCH_TRIGGERS = ("Backfills", "Summaries")
@@ -70,6 +81,17 @@ PROCESSOR_TABLE_ACTIONS = {
 DATA_PLANE_SERVICES = {"sqs", "dynamodb", "s3", "secretsmanager", "kms", "sns"}
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 PAYLOADS = {"Fn::Sub": "${PayloadBucket.Arn}/payloads/*"}
+TABLE = {"Fn::GetAtt": ["RecordsTable", "Arn"]}
+BY_DAY_INDEX = {"Fn::Sub": "${RecordsTable.Arn}/index/by_day"}
+# The read side's environment: the same binary in both functions, so the same names (DATA_PRIORITY for reads only).
+ERASE_ENV = {
+    "TABLE_NAME": {"Ref": "RecordsTable"},
+    "PAYLOAD_BUCKET": {"Ref": "PayloadBucket"},
+    "API_PREFIX": DATA_API_PREFIX,
+}
+DATA_API_ENV = {**ERASE_ENV, "DATA_PRIORITY": {"Ref": "DataPriority"}}
+# API Gateway gives an integration 30 s at most (HTTP APIs): an HTTP function must time out first.
+API_INTEGRATION_TIMEOUT_SECS = 30
 
 
 # --- loading -----------------------------------------------------------------------------------------------------
@@ -216,9 +238,10 @@ def test_ingest_serves_one_post_route_on_the_http_api(functions, resources):
     events = functions["IngestFunction"]["Properties"]["Events"]
     assert [event["Type"] for event in events.values()] == ["HttpApi"]
     route = next(iter(events.values()))["Properties"]
-    assert route["Method"] == "POST"
-    assert route["Path"] == "/webhooks/junction"
+    assert (route["Method"], route["Path"]) == WEBHOOK_ROUTE
     assert _ref(route["ApiId"]) == "WebhookApi"
+    # Open to the internet: Junction cannot sign for IAM; the Svix signature is the check.
+    assert "Auth" not in route
 
     api = resources["WebhookApi"]
     assert api["Type"] == "AWS::Serverless::HttpApi"
@@ -234,10 +257,169 @@ def test_ingest_serves_one_post_route_on_the_http_api(functions, resources):
     fields = json.loads(access_logs["Format"])
     assert {"requestId", "status", "routeKey"} <= set(fields)
     assert not any("header" in str(value).lower() for value in fields.values()), "no headers: they carry signatures"
-    # No other function is reachable from the internet.
+    # The IAM authorizer is there for the routes that ask for it; no default puts it (or anything) on the webhook.
+    assert api["Properties"]["Auth"] == {"EnableIamAuthorizer": True}
+    # No other function is reachable from the internet without IAM: the processors only through their queues, the
+    # read side only through IAM-authorized routes (checked below).
     for logical_id, function in functions.items():
-        if logical_id != "IngestFunction":
-            assert all(e["Type"] == "SQS" for e in function["Properties"]["Events"].values())
+        if logical_id == "IngestFunction":
+            continue
+        kinds = {e["Type"] for e in function["Properties"]["Events"].values()}
+        assert kinds == ({"HttpApi"} if logical_id in READ_SIDE else {"SQS"}), logical_id
+
+
+# --- the read side: the data API and erasure ---------------------------------------------------------------------
+
+
+def _http_routes(functions) -> dict[tuple[str, str], tuple[str, dict]]:
+    """(method, path) -> (logical id, event properties) of every HTTP API route of the template."""
+    routes = {}
+    for logical_id, function in functions.items():
+        for event in function["Properties"].get("Events", {}).values():
+            if event["Type"] in ("HttpApi", "Api"):
+                p = event["Properties"]
+                key = (p.get("Method", "ANY").upper(), p["Path"])
+                assert key not in routes, f"{key} is served twice"
+                routes[key] = (logical_id, p)
+    return routes
+
+
+def test_routes_are_the_webhook_and_iam_authorized_routes_under_the_prefix(functions):
+    routes = _http_routes(functions)
+    assert set(routes) == {WEBHOOK_ROUTE} | set(READ_SIDE.values())
+    for (method, path), (logical_id, route) in routes.items():
+        assert _ref(route["ApiId"]) == "WebhookApi"
+        assert route["PayloadFormatVersion"] == "2.0"
+        if path.startswith(DATA_API_PREFIX + "/"):
+            assert READ_SIDE[logical_id] == (method, path)
+            assert route["Auth"] == {"Authorizer": "AWS_IAM"}, f"{method} {path} without IAM"
+        else:
+            assert (logical_id, (method, path)) == ("IngestFunction", WEBHOOK_ROUTE)
+            assert "Auth" not in route
+
+
+def _sam_transform(template: dict) -> dict:
+    """The template as the SAM transform turns it into CloudFormation (what `sam validate` checks), with each local
+    CodeUri replaced by an S3 location as `sam validate` does."""
+    import boto3
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
+    body = copy.deepcopy(template)
+    for resource in body["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = f"s3://bucket/{resource['Properties']['CodeUri']}"
+    translator = Translator({}, Parser(), boto_session=boto3.Session(region_name="us-east-1"))
+    return translator.translate(body, parameter_values={})
+
+
+def test_after_the_sam_transform_every_data_route_needs_sigv4_and_the_webhook_nothing(template):
+    # SAM writes an HTTP API's routes as an OpenAPI body: API Gateway makes a route whose security names an
+    # awsSigv4 scheme an AWS_IAM route, and a route with no security an open one (AuthorizationType NONE).
+    # https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-open-api.html
+    api = _sam_transform(template)["Resources"]["WebhookApi"]
+    assert api["Type"] == "AWS::ApiGatewayV2::Api"
+    openapi = api["Properties"]["Body"]
+    schemes = openapi["components"]["securitySchemes"]
+    assert schemes["AWS_IAM"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+    routes = {(method.upper(), path): op for path, ops in openapi["paths"].items() for method, op in ops.items()}
+    assert set(routes) == {WEBHOOK_ROUTE} | set(READ_SIDE.values())
+    for (method, path), op in routes.items():
+        if path.startswith(DATA_API_PREFIX + "/"):
+            assert op["security"] == [{"AWS_IAM": []}], f"{method} {path}"
+        else:
+            assert "security" not in op, f"{method} {path} must stay open"
+    assert "security" not in openapi, "no API-wide default"
+
+
+@pytest.mark.parametrize("logical_id", sorted(READ_SIDE))
+def test_read_side_function_settings(functions, logical_id):
+    properties = functions[logical_id]["Properties"]
+    assert properties["Timeout"] < API_INTEGRATION_TIMEOUT_SECS
+    assert properties["MemorySize"] == 256
+    expected = DATA_API_ENV if logical_id == "DataApiFunction" else ERASE_ENV
+    assert properties["Environment"]["Variables"] == expected
+    # The prefix the binary strips is the one its route is under.
+    _, path = READ_SIDE[logical_id]
+    assert path.startswith(properties["Environment"]["Variables"]["API_PREFIX"] + "/")
+
+
+def test_data_priority_parameter(template):
+    parameter = template["Parameters"]["DataPriority"]
+    assert parameter["Type"] == "String"
+    assert parameter["Default"] == "", "empty: the default order of jwh_shared::resolve"
+    # The description documents the format, with an example.
+    for part in ("resource=order", ";", "provider:oura+type:ring", '"*"'):
+        assert part in parameter["Description"], part
+
+
+def test_data_api_role_reads_only_the_table_and_its_by_day_index(functions, resources):
+    _, role = _role_of(functions["DataApiFunction"], resources)
+    grants = _grants(role)
+    log_group = {"Fn::GetAtt": [_ref(functions["DataApiFunction"]["Properties"]["LoggingConfig"]["LogGroup"]), "Arn"]}
+    assert grants == {
+        "logs:CreateLogStream": [log_group],
+        "logs:PutLogEvents": [log_group],
+        "dynamodb:Query": [TABLE, BY_DAY_INDEX],
+        "dynamodb:GetItem": [TABLE],
+        "dynamodb:BatchGetItem": [TABLE],
+    }
+    for action in grants:
+        assert not re.search(r"Put(?!LogEvents)|Update|Delete|Write|Batch(?!GetItem)", action), f"{action} is not a read"
+    indexes = [i["IndexName"] for i in resources["RecordsTable"]["Properties"]["GlobalSecondaryIndexes"]]
+    assert BY_DAY_INDEX["Fn::Sub"].rsplit("/", 1)[1] in indexes
+
+
+# Erasure's SDK calls (jwh_shared::erase) and the IAM action each needs.
+ERASE_SOURCE = ROOT / "shared" / "src" / "erase.rs"
+SDK_CALL_ACTIONS = {
+    "query": "dynamodb:Query",
+    "scan": "dynamodb:Scan",
+    "get_item": "dynamodb:GetItem",
+    "batch_get_item": "dynamodb:BatchGetItem",
+    "put_item": "dynamodb:PutItem",
+    "update_item": "dynamodb:UpdateItem",
+    "delete_item": "dynamodb:DeleteItem",
+    "batch_write_item": "dynamodb:BatchWriteItem",
+    "list_objects_v2": "s3:ListBucket",
+    "get_object": "s3:GetObject",
+    "put_object": "s3:PutObject",
+    "delete_object": "s3:DeleteObject",
+    "delete_objects": "s3:DeleteObject",
+}
+
+
+def test_erase_role_grants_exactly_what_erasure_calls(functions, resources):
+    _, role = _role_of(functions["EraseFunction"], resources)
+    grants = _grants(role)
+    log_group = {"Fn::GetAtt": [_ref(functions["EraseFunction"]["Properties"]["LoggingConfig"]["LogGroup"]), "Arn"]}
+    assert grants == {
+        "logs:CreateLogStream": [log_group],
+        "logs:PutLogEvents": [log_group],
+        "dynamodb:Query": [TABLE],
+        "dynamodb:BatchWriteItem": [TABLE],
+        "s3:ListBucket": [{"Fn::GetAtt": ["PayloadBucket", "Arn"]}],
+        "s3:GetObject": [PAYLOADS],
+        "s3:DeleteObject": [PAYLOADS],
+    }
+    assert not any(action.startswith(("sqs:", "secretsmanager:", "kms:")) for action in grants)
+    # Listing is limited to the claim-check prefix.
+    (listing,) = [s for s in _statements(role) if s["Action"] == "s3:ListBucket"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": "payloads/*"}}
+    # The role follows the code: every SDK call of jwh_shared::erase, and nothing it does not make.
+    source = re.sub(r"#\[cfg\(test\)\].*", "", ERASE_SOURCE.read_text(), flags=re.S)
+    calls = set(re.findall(r"\.(" + "|".join(SDK_CALL_ACTIONS) + r")\(\)", source))
+    assert {SDK_CALL_ACTIONS[c] for c in calls} == {a for a in grants if not a.startswith("logs:")}
+
+
+def test_http_functions_write_no_records_and_only_erasure_deletes(functions, resources):
+    for logical_id, function in functions.items():
+        actions = set(_grants(_role_of(function, resources)[1]))
+        if logical_id != "EraseFunction":
+            assert not {"s3:DeleteObject", "s3:ListBucket"} & actions, logical_id
+        if logical_id in READ_SIDE or logical_id == "IngestFunction":
+            writes = {a for a in actions if a.startswith("dynamodb:") and re.search(r"Put|Update|Write|Delete", a)}
+            assert writes == ({"dynamodb:BatchWriteItem"} if logical_id == "EraseFunction" else set()), logical_id
 
 
 # --- queue families ----------------------------------------------------------------------------------------------
@@ -318,6 +500,22 @@ def test_dead_letter_alarms_fire_on_the_first_message(resources):
     for alarm in dlq_alarms:
         assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
         assert alarm["Threshold"] == 1
+
+
+def test_every_function_is_watched_by_an_alarm(functions, resources):
+    # A processor's or the fetcher's failed invocations: its Lambda Errors alarm. An HTTP function's error or
+    # timeout is a 5xx of the API in front of it: the API's 5xx alarm.
+    watched = {
+        (a["Properties"]["MetricName"], _ref(a["Properties"]["Dimensions"][0]["Value"]))
+        for a in resources.values()
+        if a["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    for logical_id, function in functions.items():
+        apis = {_ref(e["Properties"]["ApiId"]) for e in function["Properties"]["Events"].values() if e["Type"] == "HttpApi"}
+        if apis:
+            assert {("5xx", api) for api in apis} <= watched, logical_id
+        else:
+            assert ("Errors", logical_id) in watched, logical_id
 
 
 def test_every_alarm_notifies_the_alarm_topic(resources):
@@ -616,6 +814,9 @@ def test_every_physical_name_is_derived_from_the_stack_name(resources):
 def test_outputs(template):
     outputs = template["Outputs"]
     assert "/webhooks/junction" in outputs["WebhookUrl"]["Value"]["Fn::Sub"]
+    # The data API is on the same API, under its prefix.
+    webhook_url = outputs["WebhookUrl"]["Value"]["Fn::Sub"]
+    assert outputs["DataApiUrl"]["Value"] == {"Fn::Sub": webhook_url.replace(WEBHOOK_ROUTE[1], DATA_API_PREFIX)}
     assert outputs["WebhookSecretArn"]["Value"] == INGEST_ENV["WEBHOOK_SECRET_ARN"]
     assert outputs["RecordsTableName"]["Value"] == {"Ref": "RecordsTable"}
     for family in FAMILIES:

@@ -56,13 +56,17 @@ pub fn call_of(event: &Value, prefix: &str) -> Option<Call> {
     })
 }
 
-/// The gateway's response for a reply: JSON, not cached (the copy changes with every webhook).
+/// The gateway's response for a reply: JSON, not cached (the copy changes with every webhook). Every field of the
+/// 2.0 response is present (`cookies` and `multiValueHeaders` empty), as strict readers of it (cargo lambda's
+/// function URL emulation) require.
 pub fn response_of(reply: &Reply) -> Value {
     json!({
         "statusCode": reply.status,
         "headers": {"content-type": "application/json", "cache-control": "no-store"},
+        "multiValueHeaders": {},
         "body": reply.body.to_string(),
         "isBase64Encoded": false,
+        "cookies": [],
     })
 }
 
@@ -242,6 +246,10 @@ mod tests {
         assert_eq!(response["statusCode"], 404);
         assert_eq!(response["headers"]["content-type"], "application/json");
         assert_eq!(response["headers"]["cache-control"], "no-store");
+        assert_eq!(
+            (&response["cookies"], &response["multiValueHeaders"]),
+            (&json!([]), &json!({}))
+        );
         let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
         assert_eq!(body["detail"], "Not Found");
     }

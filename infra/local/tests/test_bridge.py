@@ -68,6 +68,28 @@ def test_the_fetcher_is_a_family_only_with_an_api_key_secret(session):
     assert env["JUNCTION_API_KEY_SECRET_ARN"] == FETCH_SECRET_ARN
 
 
+def test_http_routes_are_the_webhook_and_the_read_api_with_one_environment(session):
+    t = Template(stack_name=stack_name(), parameters={"DataPriority": "sleep=provider:oura+type:ring,watch;*=phone"})
+    webhook = t.webhook_route()
+    assert (webhook.function, webhook.binary, webhook.method, webhook.path, webhook.authorizer) == \
+        ("IngestFunction", "jwh-ingest", "POST", "/webhooks/junction", None)
+    api = t.data_api()
+    assert (api.binary, api.prefix) == ("jwh-api", "/data")
+    assert {(r.function, r.method, r.path, r.authorizer) for r in api.routes} == {
+        ("DataApiFunction", "GET", "/data/{proxy+}", "AWS_IAM"),
+        ("EraseFunction", "DELETE", "/data/users/{user_id}", "AWS_IAM"),
+    }
+    assert len(t.http_routes()) == 1 + len(api.routes)
+    # The read API's two functions are one binary under cargo lambda watch: their environments merge, and the
+    # DataPriority parameter reaches it (empty by default).
+    provision(t, session)
+    env = function_environment(t)
+    assert (env["API_PREFIX"], env["DATA_PRIORITY"]) == ("/data", "sleep=provider:oura+type:ring,watch;*=phone")
+    default = Template(stack_name=t.stack_name)
+    provision(default, session)
+    assert function_environment(default)["DATA_PRIORITY"] == ""
+
+
 def test_provision_creates_what_the_template_says(session):
     t = Template(stack_name=stack_name())
     provision(t, session)
