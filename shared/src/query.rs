@@ -96,7 +96,8 @@ fn to_json(name: &str, v: &AttributeValue) -> Value {
     }
 }
 
-fn to_record(mut item: HashMap<String, AttributeValue>) -> StoredRecord {
+/// A stored item as a record: its attributes as JSON (`data` parsed back).
+pub fn to_record(mut item: HashMap<String, AttributeValue>) -> StoredRecord {
     let take = |item: &mut HashMap<String, AttributeValue>, k: &str| match item.remove(k) {
         Some(AttributeValue::S(s)) => s,
         _ => String::new(),

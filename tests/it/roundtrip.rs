@@ -10,8 +10,8 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use jwh_shared::data_api::Settings;
 use jwh_shared::data_api::endpoints::{Endpoint, endpoint};
+use jwh_shared::data_api::{Settings, sample_body, summary_body};
 use jwh_shared::events::{Resource, ResourceKind, parse_event};
 use jwh_shared::fetch::WorkItem;
 use jwh_shared::store::Store;
@@ -66,7 +66,8 @@ pub async fn serve(api: jwh_api::Api) -> String {
     url
 }
 
-/// A user's samples of a resource without their versions (a fetched copy is newer by construction), in order.
+/// A user's samples of a resource without their versions (a fetched copy is newer by construction), each sample
+/// in Junction's API shape ([`sample_body`]: what the API says it is), in order.
 async fn samples(store: &Store, resource: Resource) -> Vec<Value> {
     let mut out: Vec<Value> = store
         .samples(USER, resource, None, None)
@@ -74,8 +75,9 @@ async fn samples(store: &Store, resource: Resource) -> Vec<Value> {
         .unwrap()
         .into_iter()
         .map(|s| {
-            let mut v = serde_json::to_value(s).unwrap();
+            let mut v = serde_json::to_value(&s).unwrap();
             v.as_object_mut().unwrap().remove("message_created_at");
+            v["sample"] = sample_body(&s);
             v
         })
         .collect();
@@ -83,7 +85,7 @@ async fn samples(store: &Store, resource: Resource) -> Vec<Value> {
     out
 }
 
-/// A user's summaries of a resource: record id -> the record as Junction sent it.
+/// A user's summaries of a resource: record id -> the record in Junction's API shape ([`summary_body`]).
 async fn summaries(store: &Store, resource: Resource) -> BTreeMap<String, Value> {
     store
         .summaries(USER, resource)
@@ -93,7 +95,7 @@ async fn summaries(store: &Store, resource: Resource) -> BTreeMap<String, Value>
         .map(|r| {
             (
                 r.get_str("record_id").unwrap().to_owned(),
-                r.attributes["data"].clone(),
+                summary_body(resource, r.attributes["data"].clone()),
             )
         })
         .collect()

@@ -26,11 +26,16 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use hmac::{Hmac, KeyInit, Mac};
 use jwh_ingest::handler::{Ingest, SigningSecrets};
-use jwh_shared::events::{parse_event, peek_event_type};
+use jwh_shared::data_api::{grouped_page, served};
+use jwh_shared::envelope::MessageMeta;
+use jwh_shared::events::{Resource, parse_event, peek_event_type};
 use jwh_shared::family::Family;
 use jwh_shared::processor::Processor;
+use jwh_shared::query::{StoredSample, expand_bucket, to_record};
+use jwh_shared::resolve::Priority;
 use jwh_shared::signature::Verifier;
 use jwh_shared::store::Store;
+use jwh_shared::store::plan::{Merge, Write, merge_bucket, plan};
 use jwh_testkit::fixtures::fixture;
 use jwh_testkit::stub::Stub;
 use lambda_http::Request;
@@ -363,7 +368,100 @@ fn print_ratios(rt: &tokio::runtime::Runtime, inputs: &Inputs) {
             (|| (), |()| parse_values(&batch.bodies)),
         );
     }
+    // The read side: a grouped page of a day of 5 s heart rate from two sources, beside decoding the same items
+    // into JSON text (what returning a plain Query's items would cost).
+    let day = day_of_two_sources();
+    let heart_rate = Priority::default_for(Resource::Heartrate);
+    let plain = (
+        || day.clone(),
+        |items: Vec<_>| {
+            let records: Vec<_> = items.into_iter().map(to_record).collect();
+            black_box(serde_json::to_string(&records).unwrap());
+        },
+    );
+    ratios.measure(
+        &format!(
+            "read API page, day of 5 s HR x 2 ({} items) / items to JSON",
+            day.len()
+        ),
+        5,
+        (
+            || day.clone(),
+            |items| {
+                black_box(serve_page(items, None));
+            },
+        ),
+        plain,
+    );
+    ratios.measure(
+        "read API page, same day, resolve=true / items to JSON",
+        5,
+        (
+            || day.clone(),
+            |items| {
+                black_box(serve_page(items, Some(&heart_rate)));
+            },
+        ),
+        plain,
+    );
     ratios.write(header);
+}
+
+/// The bucket items of a day of 5 s heart rate from a phone and a watch (24 hourly webhooks from each), as the
+/// timeseries processor leaves them: what the read API's grouped window reads for that day.
+fn day_of_two_sources()
+-> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let mut buckets = std::collections::BTreeMap::new();
+    let mut n = 0;
+    for hour in 0..24 {
+        for (provider, source) in [("apple_health_kit", "phone"), ("garmin", "watch")] {
+            let data: Vec<Value> = (0..720)
+                .map(|i| {
+                    json!({"timestamp": format!("2024-11-24T{hour:02}:{:02}:{:02}+00:00", i * 5 / 60, i * 5 % 60),
+                           "value": 60 + (i + hour) % 50, "unit": "bpm", "timezone_offset": 3600})
+                })
+                .collect();
+            let body = json!({"event_type": "daily.data.heartrate.created", "user_id": "u",
+                "data": {"user_id": "u", "source": {"provider": provider, "type": source}, "data": data}});
+            n += 1;
+            let meta = MessageMeta {
+                svix_id: format!("msg_{n}"),
+                event_type: "daily.data.heartrate.created".into(),
+                family: Family::Timeseries,
+                svix_timestamp: 1_732_406_400 + n,
+                received_at_ms: (1_732_406_400 + n) * 1000,
+            };
+            let event = parse_event(body.to_string().as_bytes()).unwrap();
+            for write in plan(&event, &meta).unwrap() {
+                let Write::Bucket(bucket) = write else {
+                    continue;
+                };
+                if let Merge::Put { item, .. } = merge_bucket(buckets.get(&bucket.sk), &bucket) {
+                    buckets.insert(bucket.sk.clone(), item);
+                }
+            }
+        }
+    }
+    buckets.into_values().collect()
+}
+
+/// What the read API does with a day's items beside the read: expand, resolve or not, order, and the first page's
+/// body as text.
+fn serve_page(
+    items: Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+    resolve: Option<&Priority>,
+) -> usize {
+    let raw: Vec<StoredSample> = items
+        .into_iter()
+        .map(to_record)
+        .collect::<Vec<_>>()
+        .iter()
+        .flat_map(expand_bucket)
+        .collect();
+    let samples = served(&raw, None, resolve);
+    grouped_page(&samples, 0, jwh_shared::data_api::MAX_PAGE)
+        .to_string()
+        .len()
 }
 
 fn main() {

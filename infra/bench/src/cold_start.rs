@@ -158,6 +158,21 @@ pub fn functions(bin_dir: &Path) -> Vec<Function> {
             "daily.data.heartrate.created",
         ),
         processor("lab", "jwh-lab", "labtest.order.updated"),
+        // The read API, asked for a path it does not serve: init and a first answer, no table read.
+        Function {
+            name: "data api".into(),
+            binary: bin_dir.join("jwh-api"),
+            env: with(&[
+                ("TABLE_NAME", "records"),
+                ("API_PREFIX", "/data"),
+                ("DATA_PRIORITY", ""),
+                ("PAYLOAD_BUCKET", "payloads"),
+            ]),
+            event: EventKind::Json(json!({
+                "version": "2.0", "routeKey": "GET /data/{proxy+}", "rawPath": "/data/v2/nothing",
+                "rawQueryString": "", "requestContext": {"http": {"method": "GET", "path": "/data/v2/nothing"}},
+            })),
+        },
         processor(
             "catch-all",
             "jwh-catch-all",
@@ -839,6 +854,7 @@ fn arm64_function(binary: &str) -> &'static str {
         "jwh-timeseries" => "TimeseriesProcessor",
         "jwh-lab" => "LabProcessor",
         "jwh-catch-all" => "CatchAllProcessor",
+        "jwh-api" => "DataApiFunction",
         _ => "-",
     }
 }

@@ -645,3 +645,92 @@ def test_the_fixtures_historical_events_and_workout_streams_were_fetched(jwh):
     assert all(json.loads(r["attributes"]["stream"]) == spec["components"]["schemas"]["ClientFacingStream"]["example"]
                for r in parts)
 
+
+
+# --- the read API, as a product reads the copy ------------------------------------------------------------------------
+
+
+def api_get(stack, path: str) -> tuple[int, object]:
+    try:
+        with urllib.request.urlopen(stack["DATA_API_URL"] + path, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def test_every_read_api_route_answers_in_its_spec_schema(stack):
+    """Every route of the read API that has a Junction equivalent, read for the fixtures' user after the fixtures
+    were stored, answers 200 with a body that validates against that path's response schema in Junction's spec,
+    required fields included, and holds the fixtures' data; the routes with no equivalent keep its conventions."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    spec = json.loads((ROOT / "shared" / "testdata" / "junction" / "swagger.json").read_text())
+    registry = Registry().with_resource("urn:spec", Resource.from_contents(spec, default_specification=DRAFT202012))
+
+    def errors(path: str, body) -> list[str]:
+        pointer = "/paths/" + path.replace("~", "~0").replace("/", "~1") + \
+            "/get/responses/200/content/application~1json/schema"
+        validator = Draft202012Validator({"$ref": f"urn:spec#{pointer}"}, registry=registry)
+        return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(body)]
+
+    exp = Expected(load_fixtures())
+    user = exp.user
+    window = "start_date=2000-01-01&end_date=2030-01-01"
+    # Resources Junction sends by webhook; the spec also has Data API paths for data no webhook carries
+    # (hypnogram, ...), which the copy cannot hold: those answer 404.
+    webhook_resources = {name.split(".")[2] for name in load_fixtures() if name.startswith("daily.data.")}
+    checked, failures, empty, not_stored = [], {}, [], []
+    for path in spec["paths"]:
+        summary = path.startswith("/v2/summary/") and path.endswith("/{user_id}")
+        grouped = path.startswith("/v2/timeseries/{user_id}/") and path.endswith("/grouped")
+        if not (summary or grouped):
+            continue
+        concrete = path.replace("{user_id}", user) + "?" + window
+        status, body = api_get(stack, concrete)
+        name = path.split("/")[3] if summary else path.split("/")[4]
+        if status == 404 and name not in webhook_resources and "resource" in body["detail"]:
+            not_stored.append(name)
+            continue
+        assert status == 200, (concrete, status, body)
+        if errs := errors(path, body):
+            failures[path] = errs[:3]
+        holds = bool(body) if path == "/v2/summary/profile/{user_id}" else (
+            any(body["groups"].values()) if grouped else any(v for v in body.values() if isinstance(v, list)))
+        if not holds:
+            empty.append(path)
+        checked.append(path)
+
+    device = next(b["data"] for name, b in load_fixtures().items() if name.startswith("provider.device."))
+    for path, concrete in [
+        ("/v2/user/providers/{user_id}", f"/v2/user/providers/{user}"),
+        ("/v2/user/{user_id}/device", f"/v2/user/{user}/device"),
+        ("/v2/user/{user_id}/device/{device_id}", f"/v2/user/{user}/device/{device['id']}"),
+        ("/v2/introspect/historical_pull", f"/v2/introspect/historical_pull?user_id={user}"),
+    ]:
+        status, body = api_get(stack, concrete)
+        assert status == 200, (concrete, status, body)
+        if errs := errors(path, body):
+            failures[path] = errs[:3]
+        if not body or body in ({"providers": []},):
+            empty.append(path)
+        checked.append(path)
+
+    assert not failures, json.dumps(failures, indent=1)
+    assert not empty, f"no data for the fixtures' user: {empty}"
+    assert len(checked) >= 60, checked
+    print(f"[read API] {len(checked)} routes answered in their spec schema; no webhook carries {sorted(not_stored)}",
+          flush=True)
+
+    # No Junction equivalent: the same conventions (a named list, snake_case, records under data).
+    status, lab = api_get(stack, f"/v2/lab/{user}")
+    assert status == 200 and {r["kind"] for r in lab["records"]} >= {"order", "appointment", "critical_result"}
+    status, kept = api_get(stack, "/v2/catch_all?event_type=continuous_query.result_table.changed")
+    assert status == 200 and len(kept["data"]) >= 1, kept
+    status, message = api_get(stack, f"/v2/catch_all/{kept['data'][0]['svix_id']}")
+    assert status == 200 and message["body"]["event_type"] == "continuous_query.result_table.changed"
+    # A bad parameter names itself; an unknown resource is a 404.
+    status, bad = api_get(stack, f"/v2/summary/sleep/{user}?start_date=yesterday")
+    assert status == 400 and "start_date" in bad["detail"] and "yesterday" not in bad["detail"]
+    assert api_get(stack, f"/v2/summary/naps/{user}?{window}")[0] == 404

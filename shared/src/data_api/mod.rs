@@ -438,7 +438,7 @@ async fn summaries(
     }
     let mut data = records
         .into_iter()
-        .map(|mut r| r.attributes.remove("data").unwrap_or(Value::Null));
+        .map(|mut r| summary_body(resource, r.attributes.remove("data").unwrap_or(Value::Null)));
     Ok(match endpoint(resource) {
         Endpoint::Summary {
             list: Some(list), ..
@@ -451,8 +451,10 @@ async fn summaries(
     })
 }
 
-/// A sample as Junction's grouped API returns it: as stored, with its `timestamp` back.
-fn sample_body(sample: &StoredSample) -> Value {
+/// A sample as Junction's grouped API returns it: as stored, with its `timestamp` back, in the API's shape where
+/// the webhook's differs: an empty `grouping` (webhooks send `[]`; the API's schema wants one to four keys or none)
+/// is left out, so that the API's default applies.
+pub fn sample_body(sample: &StoredSample) -> Value {
     let mut body = match &sample.sample {
         Value::Object(m) => m.clone(),
         other => Map::from_iter([("value".to_owned(), other.clone())]),
@@ -460,7 +462,70 @@ fn sample_body(sample: &StoredSample) -> Value {
     if let Some(at) = parse_instant(&sample.timestamp) {
         body.insert("timestamp".into(), Value::String(junction_text(&at)));
     }
+    if body
+        .get("grouping")
+        .is_some_and(|g| g.as_array().is_some_and(Vec::is_empty))
+    {
+        body.remove("grouping");
+    }
     Value::Object(body)
+}
+
+/// A summary as Junction's summary API returns it: as its webhook carried it, in the API's shape where the
+/// webhook's differs, from what the record itself says (nothing is made up):
+/// - a workout's `sport` without `slug` gets the slug of its name (`Table Tennis` → `table_tennis`);
+/// - a sleep's `sleep_stream.hypnogram` samples without `start` and `end` (the API's interval form) start at their
+///   `timestamp` and end where the next one starts (the last at the sleep's `bedtime_stop`, or its own start).
+pub fn summary_body(resource: Resource, mut data: Value) -> Value {
+    match resource {
+        Resource::Workouts => {
+            if let Some(sport) = data.get_mut("sport").and_then(Value::as_object_mut)
+                && !sport.contains_key("slug")
+                && let Some(name) = sport.get("name").and_then(Value::as_str)
+            {
+                let slug = name
+                    .trim()
+                    .to_lowercase()
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("_");
+                sport.insert("slug".into(), Value::String(slug));
+            }
+        }
+        Resource::Sleep => {
+            let stop = data.get("bedtime_stop").cloned();
+            if let Some(hypnogram) = data
+                .pointer_mut("/sleep_stream/hypnogram")
+                .and_then(Value::as_array_mut)
+            {
+                let starts: Vec<Option<Value>> = hypnogram
+                    .iter()
+                    .map(|s| s.get("start").or_else(|| s.get("timestamp")).cloned())
+                    .collect();
+                for (i, sample) in hypnogram.iter_mut().enumerate() {
+                    let Some(sample) = sample.as_object_mut() else {
+                        continue;
+                    };
+                    let Some(start) = starts[i].clone() else {
+                        continue;
+                    };
+                    if !sample.contains_key("end") {
+                        let end = starts
+                            .get(i + 1)
+                            .cloned()
+                            .flatten()
+                            .or_else(|| stop.clone().filter(|s| s.as_str() >= start.as_str()))
+                            .unwrap_or_else(|| start.clone());
+                        sample.insert("end".into(), end);
+                    }
+                    sample.entry("start").or_insert(start);
+                }
+            }
+        }
+        _ => {}
+    }
+    data
 }
 
 fn source_body(sample: &StoredSample) -> Value {
@@ -481,7 +546,7 @@ const MAX_BUCKET_READ: i32 = 1024;
 
 /// The samples a window serves from those read: those before `known_before` (all, when every bucket was read),
 /// resolved when asked, in one total order, so that every page agrees on what comes before its cursor.
-fn served(
+pub fn served(
     raw: &[StoredSample],
     known_before: Option<&str>,
     resolve: Option<&Priority>,
@@ -590,7 +655,17 @@ async fn grouped(
             .unwrap_or(MAX_BUCKET_READ)
             .clamp(2, MAX_BUCKET_READ);
     };
-    let page: Vec<&StoredSample> = samples[start..].iter().take(page_size).collect();
+    Ok(Reply::ok(grouped_page(&samples, start, page_size)))
+}
+
+/// The body of one grouped page: up to `page_size` of `samples` (in the order [`served`] gives) from `start`,
+/// grouped by provider and source, with the cursor of the next page. Pure: what a page costs beside its reads
+/// (`make bench`).
+pub fn grouped_page(samples: &[StoredSample], start: usize, page_size: usize) -> Value {
+    let page: Vec<&StoredSample> = samples[start.min(samples.len())..]
+        .iter()
+        .take(page_size)
+        .collect();
     let next = match page.last() {
         Some(last) if start + page.len() < samples.len() => {
             let at = last.timestamp.clone();
@@ -624,9 +699,7 @@ async fn grouped(
             (provider, Value::Array(list))
         })
         .collect();
-    Ok(Reply::ok(
-        json!({"groups": groups, "next": next, "next_cursor": next}),
-    ))
+    json!({"groups": groups, "next": next, "next_cursor": next})
 }
 
 #[cfg(test)]
@@ -643,6 +716,46 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn webhook_shapes_become_the_apis_where_they_differ() {
+        let workout = summary_body(
+            Resource::Workouts,
+            json!({"sport": {"id": 1, "name": "Table Tennis"}}),
+        );
+        assert_eq!(workout["sport"]["slug"], "table_tennis");
+        let given = json!({"sport": {"id": 1, "name": "Run", "slug": "running"}});
+        assert_eq!(summary_body(Resource::Workouts, given.clone()), given);
+        let sleep = summary_body(
+            Resource::Sleep,
+            json!({"bedtime_stop": "2024-01-01T07:00:00+00:00", "sleep_stream": {"hypnogram": [
+                {"timestamp": "2024-01-01T06:00:00+00:00", "value": 1, "unit": "stage"},
+                {"timestamp": "2024-01-01T06:00:30+00:00", "value": 2, "unit": "stage"}]}}),
+        );
+        let h = &sleep["sleep_stream"]["hypnogram"];
+        assert_eq!(
+            (&h[0]["start"], &h[0]["end"]),
+            (
+                &json!("2024-01-01T06:00:00+00:00"),
+                &json!("2024-01-01T06:00:30+00:00")
+            )
+        );
+        assert_eq!(h[1]["end"], "2024-01-01T07:00:00+00:00");
+        let sample = StoredSample {
+            user_id: "u".into(),
+            resource: "blood_pressure".into(),
+            provider: "omron".into(),
+            source_type: "cuff".into(),
+            app_id: None,
+            device_id: None,
+            workout_id: None,
+            sport: None,
+            timestamp: "2024-01-01T00:00:00.000000Z".into(),
+            message_created_at: "2024-01-01T00:00:00.000000Z".into(),
+            sample: json!({"systolic": 120, "diastolic": 80, "unit": "mmHg", "grouping": []}),
+        };
+        assert!(sample_body(&sample).get("grouping").is_none());
     }
 
     #[test]
