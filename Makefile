@@ -160,12 +160,12 @@ e2e: $(TOOLS_STAMP)
 
 # --- benchmarks ----------------------------------------------------------------------------------------------------
 #   make bench          every benchmark, each figure beside a baseline of the same run, then the cost table
-#                       (BENCHMARKS.md): CPU (Criterion), binary sizes and cold start, cost against moto
+#                       (BENCHMARKS.md): CPU (Criterion), binary sizes and cold start, cost and reads against moto
 
-.PHONY: bench bench-cpu bench-cold-start bench-cost
+.PHONY: bench bench-cpu bench-cold-start bench-cost bench-read
 
 BENCH_DIR := $(CURDIR)/target/bench
-BENCH_FUNCTIONS := jwh-ingest jwh-connections jwh-backfills jwh-summaries jwh-timeseries jwh-lab jwh-catch-all
+BENCH_FUNCTIONS := jwh-ingest jwh-connections jwh-backfills jwh-summaries jwh-timeseries jwh-lab jwh-catch-all jwh-api
 # Extra Criterion arguments (a filter, --quick); JWH_BENCH_RUNS sets the cold starts per function (default 25).
 BENCH_ARGS ?=
 
@@ -173,10 +173,10 @@ BENCH_ARGS ?=
 # the cost table (each step also writes them to $(BENCH_DIR)/*.txt, beside its JSON figures).
 bench: $(TOOLS_STAMP)
 	mkdir -p $(BENCH_DIR)
-	$(MAKE) --no-print-directory bench-cpu bench-cold-start bench-cost 2>&1 | tee $(BENCH_DIR)/bench.log
+	$(MAKE) --no-print-directory bench-cpu bench-cold-start bench-cost bench-read 2>&1 | tee $(BENCH_DIR)/bench.log
 	@echo; echo "== summary (full output: $(BENCH_DIR)/bench.log)"; echo; \
 	  grep -E '^verify/raw_hmac' $(BENCH_DIR)/bench.log; echo; \
-	  cat $(BENCH_DIR)/cpu.txt $(BENCH_DIR)/cold-start.txt $(BENCH_DIR)/cost.txt
+	  cat $(BENCH_DIR)/cpu.txt $(BENCH_DIR)/cold-start.txt $(BENCH_DIR)/cost.txt $(BENCH_DIR)/read.txt
 
 bench-cpu:
 	$(CARGO) bench --locked -p jwh-shared --bench verify -- $(BENCH_ARGS)
@@ -193,6 +193,12 @@ bench-cost: $(TOOLS_STAMP)
 	JWH_COST_OUT=$(BENCH_DIR)/cost-measured.json $(CARGO) test --locked -p jwh-tests --test it cost -- --nocapture
 	$(CARGO) run --locked -q -p jwh-bench -- cost $(BENCH_DIR)/cost-measured.json \
 	  --cold-start $(BENCH_DIR)/cold-start.json --cpu $(BENCH_DIR)/cpu.json
+
+# The read API against moto: read units and latency of its windows, each beside a plain Query of the same items
+# (tests/it/read_cost.rs), the median of JWH_READ_RUNS runs.
+bench-read: $(TOOLS_STAMP)
+	JWH_READ_OUT=$(BENCH_DIR)/read.json JWH_READ_RUNS=$${JWH_READ_RUNS:-5} \
+	  $(CARGO) test --locked -p jwh-tests --test it read_cost -- --nocapture
 
 # --- hostile input and load ------------------------------------------------------------------------------------------
 #   make fuzz           cargo-fuzz: the signature verifier, the event parser, the ingest request decoding, seeded
