@@ -1,5 +1,5 @@
-//! Log hygiene: every log line the ingest function and the processors write while handling all 194 fixtures,
-//! forged requests and failures holds ids, types, outcomes and counts, never a secret, a signature, a body, a
+//! Log hygiene: every log line the ingest function, the processors and the read API write while handling all 194
+//! fixtures, reading every one back, forged requests and failures holds ids, types, outcomes and counts, never a secret, a signature, a body, a
 //! sample value or a lab result. Run at TRACE through the functions' own filter
 //! ([`jwh_shared::logging::filter`]), which keeps the AWS SDK's TRACE lines (they carry response bodies) out.
 //!
@@ -7,6 +7,8 @@
 //! can be cached by another test's thread before it is installed.
 
 use jwh_ingest::handler::{Ingest, SigningSecrets};
+use jwh_shared::data_api::endpoints::{Endpoint, endpoint, summary_path, timeseries_path};
+use jwh_shared::events::Resource;
 use jwh_shared::family::Family;
 use jwh_shared::processor::Processor;
 use jwh_shared::signature::{Secret, Verifier, sign};
@@ -61,7 +63,7 @@ fn no_log_line_holds_a_secret_a_signature_or_health_data() {
                 sqs: aws_sdk_sqs::Client::new(&config),
                 s3: support::s3(&config),
                 queue_urls: queues,
-                payload_bucket: bucket,
+                payload_bucket: bucket.clone(),
                 secrets: SigningSecrets::fixed(Verifier::from_strs([SECRET]).unwrap()),
                 max_body_bytes: 6_000_000,
             };
@@ -119,12 +121,77 @@ fn no_log_line_holds_a_secret_a_signature_or_health_data() {
                 )]))
                 .await;
             assert_eq!(response.batch_item_failures.len(), 1);
+
+            // Everything read back through the read API (resolved too), a bad request, a failing store, an erasure.
+            let user = "4a29dbc7-6db3-4c83-bfac-70a20a4be1b2";
+            let mut paths = vec![
+                format!("/data/v2/user/providers/{user}"),
+                format!("/data/v2/user/{user}/device"),
+                format!("/data/v2/introspect/historical_pull?user_id={user}"),
+                format!("/data/v2/lab/{user}"),
+                "/data/v2/catch_all".to_owned(),
+            ];
+            for resource in Resource::ALL {
+                let path = match endpoint(*resource) {
+                    Endpoint::Summary { name, .. } => summary_path(name, user),
+                    Endpoint::Timeseries { name } => timeseries_path(name, user),
+                    Endpoint::None => continue,
+                };
+                for resolve in ["false", "true"] {
+                    paths.push(format!(
+                        "/data{path}?start_date=2000-01-01&end_date=2030-01-01&resolve={resolve}"
+                    ));
+                }
+            }
+            let api = jwh_api::Api::new(
+                store.clone(),
+                Default::default(),
+                "/data",
+                support::s3(&config),
+                Some(bucket.clone()),
+            );
+            let call = |method: &str, target: &str| {
+                let (path, query) = target.split_once('?').unwrap_or((target, ""));
+                serde_json::json!({"rawPath": path, "rawQueryString": query,
+                                   "requestContext": {"http": {"method": method}}})
+            };
+            for path in &paths {
+                let response = api.handle(&call("GET", path)).await;
+                assert_eq!(response["statusCode"], 200, "{path}: {response}");
+            }
+            let bad = api
+                .handle(&call(
+                    "GET",
+                    &format!("/data/v2/summary/sleep/{user}?start_date=John Doe"),
+                ))
+                .await;
+            assert_eq!(bad["statusCode"], 400);
+            let failing = jwh_api::Api::new(
+                Store::new(aws_sdk_dynamodb::Client::new(&dead), "t", 7),
+                Default::default(),
+                "/data",
+                support::s3(&config),
+                None,
+            );
+            let response = failing
+                .handle(&call(
+                    "GET",
+                    &format!("/data/v2/timeseries/{user}/heartrate/grouped?start_date=2024-01-01"),
+                ))
+                .await;
+            assert_eq!(response["statusCode"], 503);
+            let response = api
+                .handle(&call("DELETE", &format!("/data/users/{user}")))
+                .await;
+            assert_eq!(response["statusCode"], 200, "{response}");
         });
     }
     let logs = captured.text();
     let lines: Vec<&str> = logs.lines().collect();
-    // One line per request (2 x 194) and per processed message (194 + 1 failure), at the least.
-    assert!(lines.len() >= 2 * 194 + 195, "{} lines", lines.len());
+    // One line per request (2 x 194), per processed message (194 + 1 failure) and per read API request, at least.
+    assert!(lines.len() >= 2 * 194 + 195 + 100, "{} lines", lines.len());
+    let answered = lines.iter().filter(|l| l.contains("\"answered\"")).count();
+    assert!(answered >= 100, "{answered} read API lines");
     for line in &lines {
         let v: serde_json::Value = serde_json::from_str(line).expect("JSON log line");
         assert!(v.get("fields").is_some(), "{line}");
