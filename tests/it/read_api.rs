@@ -350,3 +350,80 @@ async fn resolution_follows_the_deployments_order_unless_the_request_names_one()
     assert_eq!(bad.0, 400);
     assert!(bad.1["detail"].as_str().unwrap().contains("priority"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn daily_totals_add_up_one_source_per_stretch_of_time() {
+    let config = support::sdk_config().await;
+    let store = Store::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        support::create_table(&config).await,
+        7,
+    );
+    let user = support::unique("steps");
+    // The phone counted 10:00-12:00 in two hours, the watch 10:00-11:00: the first hour is counted twice in the
+    // copy, once in any total.
+    let hours = |source: &str, provider: &str, values: &[(u32, u32)]| {
+        let data: Vec<Value> = values
+            .iter()
+            .map(|(h, v)| {
+                json!({"start": format!("2024-11-24T{h:02}:00:00+00:00"),
+                       "end": format!("2024-11-24T{:02}:00:00+00:00", h + 1),
+                       "value": v, "unit": "count", "timezone_offset": 3600})
+            })
+            .collect();
+        json!({"event_type": "daily.data.steps.created", "user_id": user,
+               "data": {"source": {"provider": provider, "type": source}, "data": data, "user_id": user}})
+    };
+    let bodies = [
+        hours("phone", "apple_health_kit", &[(10, 100), (11, 100)]),
+        hours("watch", "garmin", &[(10, 80)]),
+    ];
+    for (i, body) in bodies.iter().enumerate() {
+        let bytes = body.to_string().into_bytes();
+        store
+            .write_event(
+                &parse_event(&bytes).unwrap(),
+                &meta_for(&format!("msg_steps_{i}"), &bytes),
+            )
+            .await
+            .unwrap();
+    }
+    let api = serve(jwh_api::Api::new(
+        store.clone(),
+        Settings::default(),
+        "/data",
+        support::s3(&config),
+        None,
+    ))
+    .await;
+    let url = format!("{api}/v2/timeseries/{user}/steps/daily_totals?start_date=2024-11-24");
+    // The default order trusts the watch where it counted, the phone for the hour it alone did.
+    let totals = get(url.clone()).await;
+    assert_eq!(
+        totals["daily_totals"].as_array().unwrap().len(),
+        1,
+        "{totals}"
+    );
+    let day = &totals["daily_totals"][0];
+    assert_eq!(
+        (day["date"].as_str(), day["total"].as_f64()),
+        (Some("2024-11-24"), Some(180.0))
+    );
+    assert_eq!(day["samples"], 2);
+    // Trusting the phone: its two hours, the watch's overlapping hour left out.
+    let phone = get(format!("{url}&resolve=true&priority=phone")).await;
+    assert_eq!(phone["daily_totals"][0]["total"].as_f64(), Some(200.0));
+    // Never the sum of both sources (280), whatever the order.
+    assert!(
+        [&totals, &phone]
+            .iter()
+            .all(|t| t["daily_totals"][0]["total"].as_f64() != Some(280.0))
+    );
+    // Heart rate does not add up over a day.
+    let (status, body) = call(
+        "GET",
+        format!("{api}/v2/timeseries/{user}/heartrate/daily_totals?start_date=2024-11-24"),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+}

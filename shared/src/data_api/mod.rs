@@ -80,6 +80,18 @@ pub enum Request {
         /// Samples a page.
         page_size: usize,
     },
+    /// Totals per local day of an additive resource's resolved samples
+    /// (`/v2/timeseries/{user_id}/{resource}/daily_totals`): no Junction equivalent.
+    DailyTotals {
+        /// The resource (steps, calories, distance, floors, …).
+        resource: Resource,
+        /// The user.
+        user_id: String,
+        /// The window.
+        window: Window,
+        /// The order the samples are resolved by (the request's, else the deployment's).
+        priority: Priority,
+    },
     /// The user's connected providers (`/v2/user/providers/{user_id}`).
     Providers {
         /// The user.
@@ -175,19 +187,29 @@ pub fn parse(
     if let Some(request) = records::parse(&segments, query)? {
         return Ok(request);
     }
-    let (resource, user_id, grouped) = match segments.as_slice() {
+    let timeseries = |name: &str| {
+        resource_of(name, false)
+            .ok_or_else(|| Reply::error(404, format!("no timeseries resource `{name}`")))
+    };
+    let (resource, user_id, grouped, totals) = match segments.as_slice() {
         ["v2", "summary", name, user] => (
             resource_of(name, true)
                 .ok_or_else(|| Reply::error(404, format!("no summary resource `{name}`")))?,
             *user,
             false,
+            false,
         ),
-        ["v2", "timeseries", user, name, "grouped"] => (
-            resource_of(name, false)
-                .ok_or_else(|| Reply::error(404, format!("no timeseries resource `{name}`")))?,
-            *user,
-            true,
-        ),
+        ["v2", "timeseries", user, name, "grouped"] => (timeseries(name)?, *user, true, false),
+        ["v2", "timeseries", user, name, "daily_totals"] => {
+            let resource = timeseries(name)?;
+            if !crate::resolve::is_additive(resource) {
+                return Err(Reply::error(
+                    404,
+                    format!("`{name}` does not add up over a day: no daily totals"),
+                ));
+            }
+            (resource, *user, false, true)
+        }
         _ => return Err(not_found()),
     };
     let user_id = percent_decode(user_id).ok_or_else(not_found)?;
@@ -231,6 +253,19 @@ pub fn parse(
         provider: param(query, "provider").map(str::to_owned),
         resolve,
     };
+    if totals {
+        // Totals are always of resolved samples: two sources of one stretch of time never add up.
+        let priority = window
+            .resolve
+            .clone()
+            .unwrap_or_else(|| priorities.for_resource(resource));
+        return Ok(Request::DailyTotals {
+            resource,
+            user_id,
+            window,
+            priority,
+        });
+    }
     if !grouped {
         return Ok(Request::Summary {
             resource,
@@ -339,6 +374,12 @@ pub async fn handle(
             after,
             page_size,
         } => grouped(store, resource, &user_id, &window, after, page_size).await,
+        Request::DailyTotals {
+            resource,
+            user_id,
+            window,
+            priority,
+        } => daily_totals(store, resource, &user_id, &window, &priority).await,
         Request::Providers { user_id } => records::providers(store, &user_id).await,
         Request::Devices { user_id, device_id } => {
             records::devices(store, &user_id, device_id.as_deref()).await
@@ -537,6 +578,23 @@ fn source_body(sample: &StoredSample) -> Value {
         "sport": sample.sport,
         "workout_id": sample.workout_id,
     })
+}
+
+/// `{"daily_totals": [{resource, date, total, unit, samples, sources}, …]}`: the window's samples resolved by
+/// `priority`, added up per the user's local day ([`crate::resolve::daily_totals`]).
+async fn daily_totals(
+    store: &Store,
+    resource: Resource,
+    user_id: &str,
+    window: &Window,
+    priority: &Priority,
+) -> Result<Reply, StoreError> {
+    let mut samples = store
+        .samples(user_id, resource, Some(window.start), Some(window.end))
+        .await?;
+    samples.retain(|s| window.provider.as_deref().is_none_or(|p| s.provider == p));
+    let totals = crate::resolve::daily_totals(&resolve_samples(samples, priority));
+    Ok(Reply::ok(json!({ "daily_totals": totals })))
 }
 
 /// Buckets a grouped page reads first; further reads are sized by the density of what was read.
