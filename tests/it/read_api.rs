@@ -427,3 +427,44 @@ async fn daily_totals_add_up_one_source_per_stretch_of_time() {
     .await;
     assert_eq!(status, 404, "{body}");
 }
+
+#[tokio::test]
+async fn an_erasure_not_finished_in_time_answers_202_and_a_second_request_finishes_it() {
+    let config = support::sdk_config().await;
+    let store = Store::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        support::create_table(&config).await,
+        7,
+    );
+    let bucket = support::create_bucket(&config).await;
+    let s3 = support::s3(&config);
+    let user = support::unique("slow-erase");
+    populate(&store, &s3, &bucket, &user).await;
+    let path = format!("/users/{user}");
+    let payloads = Some((&s3, bucket.as_str()));
+    let cut_short =
+        jwh_shared::data_api::erase(&store, &path, &[], payloads, std::time::Duration::ZERO).await;
+    assert_eq!(cut_short.status, 202, "{}", cut_short.body);
+    assert_eq!(cut_short.body["complete"], false);
+    let finished = jwh_shared::data_api::erase(
+        &store,
+        &path,
+        &[],
+        payloads,
+        std::time::Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(finished.status, 200, "{}", finished.body);
+    assert!(finished.body["total"].as_u64().unwrap() > 10);
+    assert!(store.user_records(&user).await.unwrap().is_empty());
+    // Not a user path: nothing to erase.
+    let other = jwh_shared::data_api::erase(
+        &store,
+        "/v2/users",
+        &[],
+        payloads,
+        std::time::Duration::from_secs(1),
+    )
+    .await;
+    assert_eq!(other.status, 404);
+}
