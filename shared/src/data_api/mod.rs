@@ -617,17 +617,33 @@ pub fn served(
     if let Some(priority) = resolve {
         samples = resolve_samples(samples, priority);
     }
-    samples.sort_by_cached_key(|s| {
-        (
-            s.timestamp.clone(),
-            s.provider.clone(),
-            s.source_type.clone(),
-            s.app_id.clone(),
-            s.device_id.clone(),
-            s.workout_id.clone(),
-            s.sport.clone(),
-            s.sample.to_string(),
-        )
+    // Compared in place; the sample's own text only breaks the rare tie of one source's samples at one instant
+    // (typed samples), so ordering allocates nothing.
+    samples.sort_by(|a, b| {
+        fn key(
+            s: &StoredSample,
+        ) -> (
+            &str,
+            &str,
+            &str,
+            Option<&str>,
+            Option<&str>,
+            Option<&str>,
+            Option<&str>,
+        ) {
+            (
+                s.timestamp.as_str(),
+                s.provider.as_str(),
+                s.source_type.as_str(),
+                s.app_id.as_deref(),
+                s.device_id.as_deref(),
+                s.workout_id.as_deref(),
+                s.sport.as_deref(),
+            )
+        }
+        key(a)
+            .cmp(&key(b))
+            .then_with(|| a.sample.to_string().cmp(&b.sample.to_string()))
     });
     samples
 }
@@ -735,15 +751,29 @@ pub fn grouped_page(samples: &[StoredSample], start: usize, page_size: usize) ->
         }
         _ => None,
     };
-    // provider -> source (as JSON text, for a stable order) -> (source, samples)
-    let mut groups: BTreeMap<String, BTreeMap<String, (Value, Vec<Value>)>> = BTreeMap::new();
+    // provider -> source (its parts, for a stable order) -> (a sample of it, samples)
+    type SourceParts<'a> = (
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+    );
+    let mut groups: BTreeMap<&str, BTreeMap<SourceParts<'_>, (&StoredSample, Vec<Value>)>> =
+        BTreeMap::new();
     for sample in page {
-        let source = source_body(sample);
+        let parts = (
+            sample.source_type.as_str(),
+            sample.app_id.as_deref(),
+            sample.device_id.as_deref(),
+            sample.sport.as_deref(),
+            sample.workout_id.as_deref(),
+        );
         groups
-            .entry(sample.provider.clone())
+            .entry(sample.provider.as_str())
             .or_default()
-            .entry(source.to_string())
-            .or_insert_with(|| (source, Vec::new()))
+            .entry(parts)
+            .or_insert_with(|| (sample, Vec::new()))
             .1
             .push(sample_body(sample));
     }
@@ -752,9 +782,9 @@ pub fn grouped_page(samples: &[StoredSample], start: usize, page_size: usize) ->
         .map(|(provider, sources)| {
             let list = sources
                 .into_values()
-                .map(|(source, data)| json!({"source": source, "data": data}))
+                .map(|(first, data)| json!({"source": source_body(first), "data": data}))
                 .collect();
-            (provider, Value::Array(list))
+            (provider.to_owned(), Value::Array(list))
         })
         .collect();
     json!({"groups": groups, "next": next, "next_cursor": next})
