@@ -234,7 +234,7 @@ def test_ingest_function_settings(functions):
     assert properties["Environment"]["Variables"] == INGEST_ENV
 
 
-def test_ingest_serves_one_post_route_on_the_http_api(functions, resources):
+def test_ingest_serves_one_post_route_on_the_http_api(functions, resources, template):
     events = functions["IngestFunction"]["Properties"]["Events"]
     assert [event["Type"] for event in events.values()] == ["HttpApi"]
     route = next(iter(events.values()))["Properties"]
@@ -246,7 +246,12 @@ def test_ingest_serves_one_post_route_on_the_http_api(functions, resources):
     api = resources["WebhookApi"]
     assert api["Type"] == "AWS::Serverless::HttpApi"
     throttling = api["Properties"]["DefaultRouteSettings"]
-    assert throttling["ThrottlingBurstLimit"] > 0 and throttling["ThrottlingRateLimit"] > 0
+    # Capacity is the deployer's to set: the throttle comes from parameters, with the old fixed figures as defaults.
+    assert throttling == {"ThrottlingBurstLimit": {"Ref": "ApiThrottleBurst"},
+                          "ThrottlingRateLimit": {"Ref": "ApiThrottleRate"}}
+    parameters = template["Parameters"]
+    assert (parameters["ApiThrottleRate"]["Default"], parameters["ApiThrottleBurst"]["Default"]) == (100, 200)
+    assert parameters["ApiThrottleRate"]["MinValue"] >= 1 and parameters["ApiThrottleBurst"]["MinValue"] >= 1
     # Access logs are optional (ApiAccessLogs): the settings and their log group exist under one condition.
     condition, access_logs, otherwise = api["Properties"]["AccessLogSettings"]["Fn::If"]
     assert condition == "HasApiAccessLogs"

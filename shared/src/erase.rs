@@ -23,7 +23,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use serde::Serialize;
 
 use crate::envelope::CLAIM_CHECK_PREFIX;
-use crate::store::{CATCH_ALL_PK, KIND, PK, SK, Store, StoreError, keys};
+use crate::store::{KIND, PK, SK, Store, StoreError, keys};
 
 /// What an erasure removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -192,11 +192,13 @@ impl Store {
         // Catch-all records whose body names the user, with their parts: a message's record and its parts, in key
         // order (the record, then part 0000, 0001, …), so that a body split across parts is read whole.
         let needle = format!("\"{user_id}\"");
-        erased.catch_all = self
-            .erase_groups(CATCH_ALL_PK, "body", &needle, |sk| {
-                sk.split("#PART#").next().unwrap_or(sk).to_owned()
-            })
-            .await?;
+        for pk in keys::catch_all_partitions() {
+            erased.catch_all += self
+                .erase_groups(&pk, "body", &needle, |sk| {
+                    sk.split("#PART#").next().unwrap_or(sk).to_owned()
+                })
+                .await?;
+        }
         // Match reviews resolved to the user: a review's record and its history share the key's first three parts.
         for team in teams {
             erased.match_reviews += self

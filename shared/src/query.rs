@@ -459,9 +459,14 @@ impl Store {
 
     /// Every catch-all record (unknown, unparseable and continuous-query messages), for inspection and replay.
     /// (The parts of large bodies are not records of their own: [`Store::catch_all_body`] reads them.)
+    /// Read from every catch-all partition ([`keys::catch_all_partitions`]), in message order (Svix ids are KSUIDs).
     pub async fn catch_all_records(&self) -> Result<Vec<StoredRecord>, StoreError> {
-        let mut records = self.query_items(CATCH_ALL_PK, SortCondition::All).await?;
+        let mut records = Vec::new();
+        for pk in keys::catch_all_partitions() {
+            records.extend(self.query_items(&pk, SortCondition::All).await?);
+        }
         records.retain(|r| r.kind != "catch_all_part");
+        records.sort_by(|a, b| a.sk.cmp(&b.sk));
         Ok(records)
     }
 
@@ -471,11 +476,18 @@ impl Store {
         svix_id: &str,
     ) -> Result<Option<StoredRecord>, StoreError> {
         let key = keys::message(svix_id);
-        Ok(self
-            .query_items(CATCH_ALL_PK, SortCondition::Between(&key, &key))
-            .await?
-            .into_iter()
-            .next())
+        // Its own partition; a record kept before the records were spread is in the old one.
+        for pk in [keys::catch_all(svix_id), CATCH_ALL_PK.to_owned()] {
+            let found = self
+                .query_items(&pk, SortCondition::Between(&key, &key))
+                .await?
+                .into_iter()
+                .next();
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
     }
 
     /// The body a catch-all record kept, inline or in parts; `None` without a record, or for a body that is not
@@ -492,7 +504,7 @@ impl Store {
         };
         let prefix = format!("{}#PART#", keys::message(svix_id));
         let parts = self
-            .query_items(CATCH_ALL_PK, SortCondition::Prefix(&prefix))
+            .query_items(&record.pk, SortCondition::Prefix(&prefix))
             .await?;
         if parts.len() as u64 != count {
             return Ok(None);

@@ -37,7 +37,7 @@ pub enum Target {
     User(String),
     /// One team's records (`TEAM#{team}`: lab match reviews).
     Team(String),
-    /// The catch-all records (`CATCHALL`).
+    /// The catch-all records (`CATCHALL#{nn}`, and `CATCHALL` of older deployments).
     CatchAll,
 }
 

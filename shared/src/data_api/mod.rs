@@ -620,17 +620,16 @@ pub fn served(
     // Compared in place; the sample's own text only breaks the rare tie of one source's samples at one instant
     // (typed samples), so ordering allocates nothing.
     samples.sort_by(|a, b| {
-        fn key(
-            s: &StoredSample,
-        ) -> (
-            &str,
-            &str,
-            &str,
-            Option<&str>,
-            Option<&str>,
-            Option<&str>,
-            Option<&str>,
-        ) {
+        type Key<'a> = (
+            &'a str,
+            &'a str,
+            &'a str,
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+        );
+        fn key(s: &StoredSample) -> Key<'_> {
             (
                 s.timestamp.as_str(),
                 s.provider.as_str(),

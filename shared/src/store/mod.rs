@@ -19,7 +19,7 @@
 //! | critical result | `USER#{user}` | `LAB#CRITICAL_RESULT#{order id}#{sample id}` | PutItem | newest `updated_at`, then newest message |
 //! | lab status history | `USER#{user}` | `LAB#{KIND}#{id}#EVT#{svix id}` | PutItem | idempotent by key |
 //! | lab match review (no user in the event) | `TEAM#{team}` | `LAB#MATCH_REVIEW#{id}` | PutItem | newest message |
-//! | catch-all (unknown, unparseable, unplannable, continuous query) | `CATCHALL` | `MSG#{svix id}` (+ `#PART#{n}` over 350 KB) | PutItem | idempotent by key |
+//! | catch-all (unknown, unparseable, unplannable, continuous query) | `CATCHALL#{00..15}` (by a hash of the svix id) | `MSG#{svix id}` (+ `#PART#{n}` over 350 KB) | PutItem | idempotent by key |
 //! | processed-message marker | `MSG#{svix id}` | `{family}` | PutItem, expires by TTL | — |
 //!
 //! # Identity: what Junction's documented key leaves out
@@ -85,8 +85,12 @@ pub const SK: &str = "sk";
 pub const EXPIRES_AT: &str = "expires_at";
 /// Attribute naming the kind of record (`summary`, `timeseries`, `connection`, …).
 pub const KIND: &str = "kind";
-/// Partition of the catch-all records.
+/// Partition of the catch-all records written before they were spread over [`CATCH_ALL_SHARDS`] partitions
+/// ([`keys::catch_all`]); still read, never written.
 pub const CATCH_ALL_PK: &str = "CATCHALL";
+/// Partitions the catch-all records are spread over, by a hash of the message id: a new event type Junction sends
+/// at volume before this project knows it lands there, and one partition takes at most 1,000 write units a second.
+pub const CATCH_ALL_SHARDS: u8 = 16;
 /// The index of summaries by date: partition `pk`, sort key [`DAY`] ([`keys::summary_day`]), keys only.
 pub const BY_DAY_INDEX: &str = "by_day";
 /// A summary's sort key in [`BY_DAY_INDEX`].
@@ -221,6 +225,20 @@ pub mod keys {
     /// `WSTREAM#{workout id}#{part}`: a part of a fetched workout stream, beside the workout's summary.
     pub fn workout_stream(workout_id: &str, part_index: usize) -> String {
         format!("WSTREAM#{}#{part_index:04}", part(workout_id))
+    }
+    /// `CATCHALL#{nn}`: the partition of a message's catch-all record and its parts, one of
+    /// [`super::CATCH_ALL_SHARDS`] by a hash (SHA-256's first byte) of the message id.
+    pub fn catch_all(svix_id: &str) -> String {
+        use sha2::Digest as _;
+        let shard = sha2::Sha256::digest(svix_id.as_bytes())[0] % super::CATCH_ALL_SHARDS;
+        format!("{}#{shard:02}", super::CATCH_ALL_PK)
+    }
+    /// Every partition catch-all records are read from: the spread ones, then the one they were written to before.
+    pub fn catch_all_partitions() -> Vec<String> {
+        (0..super::CATCH_ALL_SHARDS)
+            .map(|shard| format!("{}#{shard:02}", super::CATCH_ALL_PK))
+            .chain([super::CATCH_ALL_PK.to_owned()])
+            .collect()
     }
     /// `MSG#{svix id}`: the catch-all record's sort key and the processed-marker's partition key.
     pub fn message(svix_id: &str) -> String {

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::time::{canonical_from_millis, canonicalize, parse_instant};
 use super::version::{MessageVersion, OwnerRuns, SampleVersion};
-use super::{BucketSpan, CATCH_ALL_PK, DAY, KIND, PK, SK, keys};
+use super::{BucketSpan, DAY, KIND, PK, SK, keys};
 use crate::envelope::MessageMeta;
 use crate::events::{Event, EventData, Resource, Series, Source, Summary, TimeseriesBatch};
 
@@ -445,7 +445,7 @@ fn lab_writes(pk: String, lab: LabRecord<'_>, event: &Event, meta: &MessageMeta)
 /// UTF-8 is kept as bytes.
 pub fn catch_all(body: &[u8], meta: &MessageMeta, reason: &str) -> Vec<Write> {
     let mut item = base_item(
-        CATCH_ALL_PK.into(),
+        keys::catch_all(&meta.svix_id),
         keys::message(&meta.svix_id),
         "catch_all",
         meta,
@@ -464,7 +464,7 @@ pub fn catch_all(body: &[u8], meta: &MessageMeta, reason: &str) -> Vec<Write> {
             item.insert("parts".into(), n(parts.len()));
             for (i, part) in parts.into_iter().enumerate() {
                 let mut p = Item::with_capacity(5);
-                p.insert(PK.into(), s(CATCH_ALL_PK));
+                p.insert(PK.into(), s(keys::catch_all(&meta.svix_id)));
                 p.insert(SK.into(), s(keys::message_part(&meta.svix_id, i)));
                 p.insert(KIND.into(), s("catch_all_part"));
                 p.insert("part".into(), n(i));
@@ -483,7 +483,7 @@ pub fn catch_all(body: &[u8], meta: &MessageMeta, reason: &str) -> Vec<Write> {
             item.insert("parts".into(), n(parts.len()));
             for (i, part) in parts.into_iter().enumerate() {
                 let mut p = Item::with_capacity(5);
-                p.insert(PK.into(), s(CATCH_ALL_PK));
+                p.insert(PK.into(), s(keys::catch_all(&meta.svix_id)));
                 p.insert(SK.into(), s(keys::message_part(&meta.svix_id, i)));
                 p.insert(KIND.into(), s("catch_all_part"));
                 p.insert("part".into(), n(i));

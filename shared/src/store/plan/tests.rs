@@ -775,3 +775,32 @@ fn the_identity_table_in_the_store_docs_matches_the_rule() {
         .collect();
     assert_eq!(named("//! `stand_hour` and"), classifying);
 }
+
+#[test]
+fn catch_all_records_spread_over_sixteen_partitions_each_message_whole_in_one() {
+    use crate::store::{CATCH_ALL_PK, CATCH_ALL_SHARDS};
+    let mut used = BTreeSet::new();
+    for i in 0..2000 {
+        let m = meta(i, (i % 251) as u8, "daily.data.new_thing.created", 0);
+        // A body over the inline limit: the record and its parts share the message's partition.
+        let body = vec![b'x'; CATCH_ALL_INLINE_MAX + 10];
+        let writes = catch_all(&body, &m, "unknown_event_type");
+        assert!(writes.len() >= 2);
+        let pks: BTreeSet<String> = writes
+            .iter()
+            .map(|w| match w {
+                Write::Put { item, .. } => item[PK].as_s().unwrap().clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(pks.len(), 1, "{pks:?}");
+        let pk = pks.into_iter().next().unwrap();
+        assert_eq!(pk, keys::catch_all(&m.svix_id), "the same every time");
+        used.insert(pk);
+    }
+    // Every partition takes a share; the old one is only read.
+    assert_eq!(used.len(), usize::from(CATCH_ALL_SHARDS));
+    let read = keys::catch_all_partitions();
+    assert!(used.iter().all(|pk| read.contains(pk)));
+    assert!(read.contains(&CATCH_ALL_PK.to_owned()) && !used.contains(CATCH_ALL_PK));
+}
