@@ -23,7 +23,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use serde::Serialize;
 
 use crate::envelope::CLAIM_CHECK_PREFIX;
-use crate::store::{KIND, PK, SK, Store, StoreError, keys};
+use crate::store::{KIND, PK, SK, Store, StoreError, keys, until_processed};
 
 /// What an erasure removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -59,7 +59,7 @@ pub enum EraseError {
 /// Deletes keys 25 at a time (BatchWriteItem's limit), retrying what DynamoDB leaves unprocessed.
 async fn delete_keys(store: &Store, keys: Vec<(String, String)>) -> Result<(), StoreError> {
     for chunk in keys.chunks(25) {
-        let mut requests: Vec<WriteRequest> = chunk
+        let requests: Vec<WriteRequest> = chunk
             .iter()
             .map(|(pk, sk)| {
                 let delete = DeleteRequest::builder()
@@ -70,7 +70,7 @@ async fn delete_keys(store: &Store, keys: Vec<(String, String)>) -> Result<(), S
                 Ok(WriteRequest::builder().delete_request(delete).build())
             })
             .collect::<Result<_, StoreError>>()?;
-        for attempt in 0..10u32 {
+        until_processed(requests, "deletes", |requests| async move {
             let out = store
                 .client()
                 .batch_write_item()
@@ -78,20 +78,13 @@ async fn delete_keys(store: &Store, keys: Vec<(String, String)>) -> Result<(), S
                 .send()
                 .await
                 .map_err(StoreError::from_sdk)?;
-            requests = out
+            let left = out
                 .unprocessed_items
                 .and_then(|mut m| m.remove(store.table()))
                 .unwrap_or_default();
-            if requests.is_empty() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(6))).await;
-        }
-        if !requests.is_empty() {
-            return Err(StoreError::Throttled(
-                "deletes left unprocessed after retries".into(),
-            ));
-        }
+            Ok((Vec::<()>::new(), left))
+        })
+        .await?;
     }
     Ok(())
 }

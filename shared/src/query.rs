@@ -320,7 +320,7 @@ impl Store {
         }
         let mut records = Vec::with_capacity(keys_found.len());
         for chunk in keys_found.chunks(100) {
-            let mut pending: Vec<HashMap<String, AttributeValue>> = chunk
+            let pending: Vec<HashMap<String, AttributeValue>> = chunk
                 .iter()
                 .map(|(pk, sk)| {
                     HashMap::from([
@@ -329,7 +329,7 @@ impl Store {
                     ])
                 })
                 .collect();
-            for attempt in 0..10u32 {
+            let found = crate::store::until_processed(pending, "reads", |pending| async move {
                 let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
                     .set_keys(Some(pending))
                     .consistent_read(true)
@@ -342,30 +342,19 @@ impl Store {
                     .send()
                     .await
                     .map_err(StoreError::from_sdk)?;
-                if let Some(mut found) = out.responses {
-                    records.extend(
-                        found
-                            .remove(self.table())
-                            .unwrap_or_default()
-                            .into_iter()
-                            .map(to_record),
-                    );
-                }
-                pending = out
+                let found = out
+                    .responses
+                    .and_then(|mut m| m.remove(self.table()))
+                    .unwrap_or_default();
+                let left = out
                     .unprocessed_keys
                     .and_then(|mut m| m.remove(self.table()))
                     .map(|k| k.keys)
                     .unwrap_or_default();
-                if pending.is_empty() {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(6))).await;
-            }
-            if !pending.is_empty() {
-                return Err(StoreError::Throttled(
-                    "reads left unprocessed after retries".into(),
-                ));
-            }
+                Ok((found, left))
+            })
+            .await?;
+            records.extend(found.into_iter().map(to_record));
         }
         // A record that changed date since the index was read is not in the range any more.
         records.retain(|r| {

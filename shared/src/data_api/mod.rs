@@ -978,18 +978,73 @@ mod tests {
         for path in [
             "/v2/summary/sleep/u1",
             "/v2/timeseries/u1/heartrate/grouped",
+            "/v2/timeseries/u1/steps/daily_totals",
+            "/v2/user/providers/u1",
+            "/v2/user/u1/device",
+            "/v2/introspect/historical_pull",
+            "/v2/lab/u1",
+            "/v2/catch_all",
+            "/v2/catch_all/msg_1",
         ] {
             let reply = handle(
                 &store,
                 &Settings::default(),
                 path,
-                &q(&[("start_date", "2024-01-01")]),
+                &q(&[("start_date", "2024-01-01"), ("user_id", "u1")]),
             )
             .await;
             assert_eq!(reply.status, 503, "{path}");
             assert!(!reply.body.to_string().contains("boom"), "{}", reply.body);
         }
-        assert!(aws.count("Query") >= 2);
+        assert!(aws.count("Query") >= 9);
+        // Erasure too: what it removed stays removed, and a second request finishes it.
+        let reply = erase(
+            &store,
+            "/users/u1",
+            &[],
+            None,
+            std::time::Duration::from_secs(5),
+        )
+        .await;
+        assert_eq!(reply.status, 503);
+        assert!(reply.body["detail"].as_str().unwrap().contains("try again"));
+    }
+
+    /// A batch read that DynamoDB leaves partly unprocessed is sent again until it is whole.
+    #[tokio::test]
+    async fn summaries_left_unprocessed_by_a_batch_read_are_read_again() {
+        use jwh_testkit::stub::{Stub, ok};
+        let key = r#"{"pk":{"S":"USER#u1"},"sk":{"S":"SUM#sleep#s1"}}"#;
+        let tries = std::sync::atomic::AtomicU32::new(0);
+        let aws = Stub::new(move |call| {
+            if call.is("Query") {
+                let item = r#"{"pk":{"S":"USER#u1"},"sk":{"S":"SUM#sleep#s1"},"day":{"S":"SUM#sleep#2024-01-02#s1"}}"#;
+                (200, format!(r#"{{"Items":[{item}],"Count":1}}"#))
+            } else if call.is("BatchGetItem") {
+                if tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 {
+                    (
+                        200,
+                        format!(
+                            r#"{{"Responses":{{}},"UnprocessedKeys":{{"t":{{"Keys":[{key}]}}}}}}"#
+                        ),
+                    )
+                } else {
+                    let item = r#"{"pk":{"S":"USER#u1"},"sk":{"S":"SUM#sleep#s1"},"kind":{"S":"summary"},"day":{"S":"SUM#sleep#2024-01-02#s1"},"data":{"S":"{\"id\":\"s1\"}"}}"#;
+                    (200, format!(r#"{{"Responses":{{"t":[{item}]}}}}"#))
+                }
+            } else {
+                ok()
+            }
+        });
+        let store = Store::new(aws_sdk_dynamodb::Client::new(&aws.sdk_config()), "t", 7);
+        let day = chrono::NaiveDate::from_ymd_opt(2024, 1, 2).unwrap();
+        let found = store
+            .summaries_between("u1", Resource::Sleep, day, day)
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].attributes["data"]["id"], "s1");
+        assert_eq!(aws.count("BatchGetItem"), 3);
     }
 
     #[test]

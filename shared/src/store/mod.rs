@@ -426,6 +426,33 @@ fn units(c: Option<&ConsumedCapacity>) -> f64 {
     c.and_then(|c| c.capacity_units()).unwrap_or(0.0)
 }
 
+/// Sends a batch (`BatchGetItem`, `BatchWriteItem`) until DynamoDB leaves nothing of it unprocessed: `send` takes
+/// what is pending and returns what it found and what is left. Ten tries, backing off from 20 ms to 1.28 s; what is
+/// still left then is a [`StoreError::Throttled`] naming `what`.
+pub(crate) async fn until_processed<T, R, F, Fut>(
+    mut pending: Vec<T>,
+    what: &str,
+    mut send: F,
+) -> Result<Vec<R>, StoreError>
+where
+    F: FnMut(Vec<T>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<R>, Vec<T>), StoreError>>,
+{
+    let mut found = Vec::new();
+    for attempt in 0..10u32 {
+        let (got, left) = send(pending).await?;
+        found.extend(got);
+        pending = left;
+        if pending.is_empty() {
+            return Ok(found);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(6))).await;
+    }
+    Err(StoreError::Throttled(format!(
+        "{what} left unprocessed after retries"
+    )))
+}
+
 /// A write or read failed. Every variant is retryable by redelivery; [`StoreError::is_throttle`] tells throttling
 /// apart for metrics and logs.
 #[derive(Debug, thiserror::Error)]

@@ -444,55 +444,49 @@ fn lab_writes(pk: String, lab: LabRecord<'_>, event: &Event, meta: &MessageMeta)
 /// (`MSG#{svix id}#PART#{n}`, kind `catch_all_part`), the record naming how many (`parts`); a body that is not
 /// UTF-8 is kept as bytes.
 pub fn catch_all(body: &[u8], meta: &MessageMeta, reason: &str) -> Vec<Write> {
-    let mut item = base_item(
-        keys::catch_all(&meta.svix_id),
-        keys::message(&meta.svix_id),
-        "catch_all",
-        meta,
-    );
+    let pk = keys::catch_all(&meta.svix_id);
+    let mut item = base_item(pk.clone(), keys::message(&meta.svix_id), "catch_all", meta);
     item.insert("reason".into(), s(reason));
     item.insert("family".into(), s(meta.family.as_str()));
     item.insert("svix_timestamp".into(), n(meta.svix_timestamp));
     item.insert("size".into(), n(body.len()));
-    let mut writes = Vec::new();
-    match std::str::from_utf8(body) {
-        Ok(text) if body.len() <= CATCH_ALL_INLINE_MAX => {
-            item.insert("body".into(), s(text));
-        }
-        Ok(text) => {
-            let parts = split_text(text, STREAM_PART_BYTES);
-            item.insert("parts".into(), n(parts.len()));
-            for (i, part) in parts.into_iter().enumerate() {
-                let mut p = Item::with_capacity(5);
-                p.insert(PK.into(), s(keys::catch_all(&meta.svix_id)));
-                p.insert(SK.into(), s(keys::message_part(&meta.svix_id, i)));
-                p.insert(KIND.into(), s("catch_all_part"));
-                p.insert("part".into(), n(i));
-                p.insert("body".into(), s(part));
-                writes.push(Write::Put {
-                    item: p,
-                    version: None,
-                });
-            }
-        }
+    // The body inline when it is small, else in parts: as text when it is UTF-8 (`body`), as bytes otherwise
+    // (`body_bytes`).
+    let (name, pieces): (&str, Vec<AttributeValue>) = match std::str::from_utf8(body) {
+        Ok(text) if body.len() <= CATCH_ALL_INLINE_MAX => ("body", vec![s(text)]),
+        Ok(text) => (
+            "body",
+            split_text(text, STREAM_PART_BYTES)
+                .into_iter()
+                .map(s)
+                .collect(),
+        ),
         Err(_) if body.len() <= CATCH_ALL_INLINE_MAX => {
-            item.insert("body_bytes".into(), AttributeValue::B(body.to_vec().into()));
+            ("body_bytes", vec![AttributeValue::B(body.to_vec().into())])
         }
-        Err(_) => {
-            let parts: Vec<&[u8]> = body.chunks(STREAM_PART_BYTES).collect();
-            item.insert("parts".into(), n(parts.len()));
-            for (i, part) in parts.into_iter().enumerate() {
-                let mut p = Item::with_capacity(5);
-                p.insert(PK.into(), s(keys::catch_all(&meta.svix_id)));
-                p.insert(SK.into(), s(keys::message_part(&meta.svix_id, i)));
-                p.insert(KIND.into(), s("catch_all_part"));
-                p.insert("part".into(), n(i));
-                p.insert("body_bytes".into(), AttributeValue::B(part.to_vec().into()));
-                writes.push(Write::Put {
-                    item: p,
-                    version: None,
-                });
-            }
+        Err(_) => (
+            "body_bytes",
+            body.chunks(STREAM_PART_BYTES)
+                .map(|part| AttributeValue::B(part.to_vec().into()))
+                .collect(),
+        ),
+    };
+    let mut writes = Vec::new();
+    if body.len() <= CATCH_ALL_INLINE_MAX {
+        item.extend(pieces.into_iter().map(|piece| (name.to_owned(), piece)));
+    } else {
+        item.insert("parts".into(), n(pieces.len()));
+        for (i, piece) in pieces.into_iter().enumerate() {
+            let mut p = Item::with_capacity(5);
+            p.insert(PK.into(), s(pk.clone()));
+            p.insert(SK.into(), s(keys::message_part(&meta.svix_id, i)));
+            p.insert(KIND.into(), s("catch_all_part"));
+            p.insert("part".into(), n(i));
+            p.insert(name.into(), piece);
+            writes.push(Write::Put {
+                item: p,
+                version: None,
+            });
         }
     }
     // The parts first: a record that names parts always has them.
