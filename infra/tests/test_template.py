@@ -788,9 +788,11 @@ def test_parameters(template):
     assert parameters["WebhookSecretArn"]["Default"] == ""
     assert set(parameters["LogLevel"]["AllowedValues"]) >= {"DEBUG", "INFO", "WARN", "ERROR"}
     assert parameters["TableDeletionProtection"]["AllowedValues"] == ["true", "false"]
-    # Cost knobs: tracing stays on unless turned off; Lambda's per-invocation platform lines are off unless asked for.
+    # Cost knobs: X-Ray and Lambda's per-invocation platform lines are off unless asked for; the HTTP API is the door.
     assert parameters["Tracing"]["AllowedValues"] == ["Active", "PassThrough"]
-    assert parameters["Tracing"]["Default"] == "Active"
+    assert parameters["Tracing"]["Default"] == "PassThrough"
+    assert parameters["Ingress"]["AllowedValues"] == ["HttpApi", "FunctionUrl"]
+    assert parameters["Ingress"]["Default"] == "HttpApi"
     assert parameters["SystemLogLevel"]["AllowedValues"] == ["DEBUG", "INFO", "WARN"]
     assert parameters["SystemLogLevel"]["Default"] == "WARN"
     assert parameters["ApiAccessLogs"]["AllowedValues"] == ["true", "false"]
@@ -811,17 +813,45 @@ NAME_PROPERTIES = {
 def test_every_physical_name_is_derived_from_the_stack_name(resources):
     for logical_id, resource in resources.items():
         for key, value in resource.get("Properties", {}).items():
+            if resource["Type"] == "AWS::Lambda::Permission" and key == "FunctionName":
+                # Names the function it grants on, not a resource of its own: a reference to one of ours.
+                assert set(value) <= {"Ref", "Fn::GetAtt"} and len(value) == 1, logical_id
+                continue
             if key in NAME_PROPERTIES:
                 assert isinstance(value, dict) and "${AWS::StackName}" in value.get("Fn::Sub", ""), (
                     f"{logical_id}.{key} must be generated or derived from the stack name"
                 )
 
 
+def test_ingress_function_url_is_public_on_the_ingest_function_only_when_chosen(template, resources):
+    assert template["Conditions"]["IngressFunctionUrl"] == {"Fn::Equals": [{"Ref": "Ingress"}, "FunctionUrl"]}
+    urls = {k: r for k, r in resources.items() if r["Type"] == "AWS::Lambda::Url"}
+    assert list(urls) == ["IngestFunctionUrl"]
+    url = urls["IngestFunctionUrl"]
+    assert url["Condition"] == "IngressFunctionUrl"
+    assert url["Properties"] == {"TargetFunctionArn": {"Fn::GetAtt": ["IngestFunction", "Arn"]}, "AuthType": "NONE",
+                                 "InvokeMode": "BUFFERED"}
+    # A public function URL needs both grants (since October 2025), and nothing else may be invoked by anyone.
+    public = {k: r for k, r in resources.items() if r["Type"] == "AWS::Lambda::Permission"
+              and r["Properties"].get("Principal") == "*"}
+    assert {k: (r["Condition"], _ref(r["Properties"]["FunctionName"]), r["Properties"]["Action"])
+            for k, r in public.items()} == {
+        "IngestFunctionUrlPermission": ("IngressFunctionUrl", "IngestFunction", "lambda:InvokeFunctionUrl"),
+        "IngestFunctionUrlInvokePermission": ("IngressFunctionUrl", "IngestFunction", "lambda:InvokeFunction"),
+    }
+    assert public["IngestFunctionUrlPermission"]["Properties"]["FunctionUrlAuthType"] == "NONE"
+    assert public["IngestFunctionUrlInvokePermission"]["Properties"]["InvokedViaFunctionUrl"] is True
+
+
 def test_outputs(template):
     outputs = template["Outputs"]
-    assert "/webhooks/junction" in outputs["WebhookUrl"]["Value"]["Fn::Sub"]
+    # The door the Ingress parameter chose: the function URL, or the HTTP API's webhook route.
+    condition, function_url, http_api = outputs["WebhookUrl"]["Value"]["Fn::If"]
+    assert condition == "IngressFunctionUrl"
+    assert function_url == {"Fn::Sub": "${IngestFunctionUrl.FunctionUrl}webhooks/junction"}
+    assert "/webhooks/junction" in http_api["Fn::Sub"]
     # The data API is on the same API, under its prefix.
-    webhook_url = outputs["WebhookUrl"]["Value"]["Fn::Sub"]
+    webhook_url = http_api["Fn::Sub"]
     assert outputs["DataApiUrl"]["Value"] == {"Fn::Sub": webhook_url.replace(WEBHOOK_ROUTE[1], DATA_API_PREFIX)}
     assert outputs["WebhookSecretArn"]["Value"] == INGEST_ENV["WEBHOOK_SECRET_ARN"]
     assert outputs["RecordsTableName"]["Value"] == {"Ref": "RecordsTable"}
