@@ -123,11 +123,17 @@ async fn items_of(store: &Store, pk: &str, attributes: &[&str]) -> Result<Vec<It
     }
 }
 
+/// An attribute as text: a string as it is, a compressed document (`data`) as its JSON.
 fn text(item: &Item, name: &str) -> String {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .cloned()
-        .unwrap_or_default()
+    match item.get(name) {
+        Some(AttributeValue::S(s)) => s.clone(),
+        Some(packed @ AttributeValue::B(_)) if name == "data" => {
+            crate::store::plan::decode_document(packed)
+                .map(|document| document.to_string())
+                .unwrap_or_default()
+        }
+        _ => String::new(),
+    }
 }
 
 /// Whether a stored body names the user: its id as a JSON string.

@@ -75,6 +75,7 @@ fn to_json(name: &str, v: &AttributeValue) -> Value {
         AttributeValue::S(s) if name == "data" => {
             serde_json::from_str(s).unwrap_or(Value::String(s.clone()))
         }
+        AttributeValue::B(_) if name == "data" => plan::decode_document(v).unwrap_or(Value::Null),
         AttributeValue::S(s) => Value::String(s.clone()),
         AttributeValue::N(n) => serde_json::from_str(n).unwrap_or(Value::String(n.clone())),
         AttributeValue::Bool(b) => Value::Bool(*b),

@@ -396,7 +396,14 @@ async fn read_cost_beside_a_plain_query() {
         resolved.reads.read_units <= all.reads.read_units,
         "{resolved:?}"
     );
-    assert!(api_sleep.reads.read_units * 10.0 < plain_sleep.reads.read_units);
+    // A week through the index reads its 7 records (a batch read bills each item at least half a unit) and a page
+    // of keys; every record of the year costs what their bytes add up to, about a third of their text since
+    // documents are stored compressed. The index reads at most a fifth of that here, and its cost does not grow
+    // with the year.
+    assert!(
+        api_sleep.reads.read_units * 5.0 < plain_sleep.reads.read_units,
+        "{api_sleep:?} {plain_sleep:?}"
+    );
 
     if let Ok(out) = std::env::var("JWH_READ_OUT") {
         let json: Vec<Value> = rows

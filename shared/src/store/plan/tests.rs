@@ -804,3 +804,65 @@ fn catch_all_records_spread_over_sixteen_partitions_each_message_whole_in_one() 
     assert!(used.iter().all(|pk| read.contains(pk)));
     assert!(read.contains(&CATCH_ALL_PK.to_owned()) && !used.contains(CATCH_ALL_PK));
 }
+
+/// Every record's document (`data`) reads back as the JSON Junction sent, whether it was stored compressed or as
+/// text; summaries of every fixture are stored compressed, each smaller than its text and all together in less than
+/// half of it.
+#[test]
+fn documents_read_back_as_sent_and_summaries_are_stored_compressed() {
+    let mut compressed = 0;
+    let (mut packed_bytes, mut text_bytes) = (0, 0);
+    for (name, body) in fixtures() {
+        let Ok(event) = parse_event(&body) else {
+            continue;
+        };
+        let Ok(writes) = plan(&event, &meta(0, 1, &name, 0)) else {
+            continue;
+        };
+        for write in &writes {
+            let Write::Put { item, .. } = write else {
+                continue;
+            };
+            let Some(stored) = item.get("data") else {
+                continue;
+            };
+            let sent = &event.raw["data"];
+            assert_eq!(decode_document(stored).as_ref(), Some(sent), "{name}");
+            if item
+                .get(KIND)
+                .and_then(|k| k.as_s().ok())
+                .map(String::as_str)
+                == Some("summary")
+            {
+                let AttributeValue::B(packed) = stored else {
+                    panic!("{name}: a summary's document is stored compressed");
+                };
+                let text = sent.to_string().len();
+                assert!(
+                    packed.as_ref().len() < text,
+                    "{name}: {} of {text}",
+                    packed.as_ref().len()
+                );
+                packed_bytes += packed.as_ref().len();
+                text_bytes += text;
+                compressed += 1;
+            }
+        }
+    }
+    assert!(compressed >= 20, "{compressed} summaries");
+    assert!(
+        packed_bytes * 2 < text_bytes,
+        "{packed_bytes} of {text_bytes}"
+    );
+    // Text written before compression reads as it always did; bytes that are not DEFLATE read as nothing.
+    assert_eq!(
+        decode_document(&AttributeValue::S(r#"{"a":1}"#.into())),
+        Some(json!({"a": 1}))
+    );
+    assert_eq!(
+        decode_document(&AttributeValue::B(vec![0xff, 0x00, 0x13].into())),
+        None
+    );
+    // A short document stays text.
+    assert!(matches!(document(&json!({"a": 1})), AttributeValue::S(_)));
+}
