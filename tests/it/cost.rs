@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+use aws_sdk_dynamodb::operation::get_item::{GetItemInput, GetItemOutput};
 use aws_sdk_dynamodb::operation::put_item::PutItemInput;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemInput;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -29,7 +29,7 @@ use aws_smithy_runtime_api::client::interceptors::context::{
 };
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use jwh_ingest::handler::{Ingest, SigningSecrets};
 use jwh_shared::envelope::ClaimCheck;
 use jwh_shared::family::Family;
@@ -62,7 +62,7 @@ struct Tally {
     gets: u32,
     /// DynamoDB write units: 1 per started KiB of the item written.
     write_units: u32,
-    /// DynamoDB read units: strongly consistent, 1 per started 4 KiB read, at least 1.
+    /// DynamoDB read units: 1 per started 4 KiB read, at least 1; half for an eventually consistent read.
     read_units: f64,
     /// SQS billing chunks of the messages sent (64 KiB each, body and attributes).
     sqs_chunks: u32,
@@ -98,6 +98,14 @@ impl Tally {
     }
 }
 
+/// Whether a `GetItem` asked for a strongly consistent read, from its input to its output (one bag per call).
+#[derive(Debug, Clone, Copy)]
+struct ConsistentRead(bool);
+
+impl Storable for ConsistentRead {
+    type Storer = StoreReplace<Self>;
+}
+
 /// An SDK interceptor that tallies every request of the clients it is installed on.
 #[derive(Debug, Default, Clone)]
 struct Meter(Arc<Mutex<Tally>>);
@@ -126,6 +134,10 @@ impl Intercept for Meter {
             .map(|m| format!("{}.{}", m.service(), m.name()))
             .unwrap_or_else(|| "unknown".into());
         let input = context.input();
+        if let Some(get) = input.downcast_ref::<GetItemInput>() {
+            cfg.interceptor_state()
+                .store_put(ConsistentRead(get.consistent_read() == Some(true)));
+        }
         let mut t = self.0.lock().unwrap();
         *t.requests.entry(operation).or_default() += 1;
         if let Some(put) = input.downcast_ref::<PutItemInput>() {
@@ -174,15 +186,17 @@ impl Intercept for Meter {
         &self,
         context: &FinalizerInterceptorContextRef<'_>,
         _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(Ok(output)) = context.output_or_error()
             && let Some(get) = output.downcast_ref::<GetItemOutput>()
         {
+            let consistent = cfg.load::<ConsistentRead>().is_none_or(|c| c.0);
             let mut t = self.0.lock().unwrap();
             t.gets += 1;
-            // Strongly consistent reads: one unit per 4 KB, at least one.
-            t.read_units += get.item().map(item_size).unwrap_or(0).div_ceil(4096).max(1) as f64;
+            // One unit per started 4 KB strongly consistent, half that eventually consistent.
+            let units = get.item().map(item_size).unwrap_or(0).div_ceil(4096).max(1) as f64;
+            t.read_units += if consistent { units } else { units / 2.0 };
         }
         Ok(())
     }

@@ -157,9 +157,12 @@ impl Store {
         })
     }
 
-    /// Merges samples into one bucket ([`plan::merge_bucket`]): a strongly consistent read, then a PutItem on
-    /// the condition that the bucket's `rev` is still the one read. A concurrent writer makes the condition fail
-    /// and the merge start again from a fresh read.
+    /// Merges samples into one bucket ([`plan::merge_bucket`]): a read, then a PutItem on the condition that the
+    /// bucket's `rev` is still the one read. A concurrent writer makes the condition fail and the merge start again
+    /// from a fresh read. The first read is eventually consistent (half the read units): a copy that missed a write
+    /// of the last second fails the condition like a concurrent writer does, and the reads after a failed
+    /// condition are strongly consistent. A stale copy that already holds every sample at this message's version
+    /// or newer is as good as the current one: versions only rise.
     ///
     /// Why not `UpdateItem … SET s1 = :a, …`: DynamoDB charges an update the size of the whole item either way, an
     /// update expression stops at 4 KB (a few hundred samples), and the per-sample versions must be compared
@@ -173,7 +176,7 @@ impl Store {
                 .table_name(&self.table)
                 .key(PK, s(bucket.pk.clone()))
                 .key(SK, s(bucket.sk.clone()))
-                .consistent_read(true)
+                .consistent_read(attempt > 0)
                 .send()
                 .await
                 .map_err(StoreError::from_sdk)?
