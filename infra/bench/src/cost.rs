@@ -18,6 +18,8 @@ use serde::Deserialize;
 
 use crate::prices;
 
+mod capacity;
+
 /// Memory of every function (template.yaml `Globals.Function.MemorySize`), GB.
 pub const MEMORY_GB: f64 = 256.0 / 1024.0;
 /// Webhooks per month; sets how full SQS batches get and how much X-Ray samples.
@@ -702,6 +704,37 @@ pub fn run(measured: &Path, observed: Observed) -> Result<bool, String> {
     say!("fixed monthly, whatever the traffic:");
     for (what, dollars) in prices::FIXED_MONTHLY {
         say!("  ${dollars:.2}  {what}");
+    }
+
+    // Capacity.
+    say!(
+        "\ncapacity at the template's defaults, webhooks of the mix per second, smallest first (batch times from the \
+         measured requests, the latencies and the CPU above)"
+    );
+    let limits = capacity::limits(&cases, &observed);
+    for limit in &limits {
+        say!(
+            "  {:>9.0}/s  {:<30} {}; raised by {}",
+            limit.webhooks_per_s,
+            limit.name,
+            limit.how,
+            limit.raised_by
+        );
+    }
+    if let Some(first) = limits.first() {
+        say!(
+            "first bottleneck: {} at {:.0} webhooks/s ({:.0} million a day)",
+            first.name,
+            first.webhooks_per_s,
+            first.webhooks_per_s * 86_400.0 / 1e6
+        );
+    }
+    say!(
+        "one user's partition ({:.0} write units/s; the marker's unit is elsewhere):",
+        capacity::PARTITION_WRITE_UNITS_PER_S
+    );
+    for (name, units, rate) in capacity::per_user(&cases) {
+        say!("  {rate:>9.0}/s  {name} ({units:.1} write units each)");
     }
 
     // Targets.
