@@ -196,7 +196,7 @@ impl Processor {
 pub async fn serve(family: Family) -> Result<(), lambda_runtime::Error> {
     crate::logging::init();
     // One SDK configuration (and HTTPS client) for every client of the process.
-    let config = crate::aws::load_config().await;
+    let config = crate::aws::lambda_config()?;
     let processor = Processor::from_env(family, &config)?;
     let processor = &processor;
     lambda_runtime::run(lambda_runtime::service_fn(

@@ -84,7 +84,7 @@ impl Api {
     /// `DATA_PRIORITY` ([`Priorities::parse`]; a deployment whose orders do not parse does not start), and
     /// `PAYLOAD_BUCKET` (for erasure's claim-check objects).
     pub async fn from_env() -> Result<Self, lambda_runtime::Error> {
-        let config = jwh_shared::aws::load_config().await;
+        let config = jwh_shared::aws::lambda_config()?;
         let table = required_env("TABLE_NAME")?;
         let prefix: String = env_or("API_PREFIX", DEFAULT_PREFIX.to_owned())?;
         let priorities = Priorities::parse(&std::env::var("DATA_PRIORITY").unwrap_or_default())

@@ -126,7 +126,7 @@ impl Fetcher {
     /// `JUNCTION_API_ENVIRONMENT`), `FETCH_RETRY_BUDGET_SECS` and `FETCH_REQUEST_TIMEOUT_SECS`.
     pub async fn from_env() -> Result<Self, ConfigError> {
         use jwh_shared::aws::{env_or, required_env};
-        let config = jwh_shared::aws::load_config().await;
+        let config = jwh_shared::aws::lambda_config()?;
         let table = required_env("TABLE_NAME")?;
         let queue = FetchQueue::from_env(&config)?.ok_or(ConfigError::NoQueue)?;
         let key = match std::env::var("JUNCTION_API_KEY") {

@@ -265,7 +265,7 @@ impl Ingest {
     /// `MAX_BODY_BYTES`, `SIGNATURE_TOLERANCE_SECS`. Secrets Manager is read here, at init, once.
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
         use jwh_shared::aws::{env_or, required_env};
-        let config = jwh_shared::aws::load_config().await;
+        let config = jwh_shared::aws::lambda_config()?;
         let mut queue_urls: [String; 6] = Default::default();
         for (slot, family) in queue_urls.iter_mut().zip(Family::ALL) {
             *slot = required_env(family.env_var())?;
