@@ -116,13 +116,37 @@ const DOCUMENT_COMPRESS_FROM: usize = 128;
 /// [`decode_document`]; text written before compression reads as it always did.
 fn document(v: &Value) -> AttributeValue {
     let text = v.to_string();
-    if text.len() >= DOCUMENT_COMPRESS_FROM {
-        let packed = miniz_oxide::deflate::compress_to_vec(text.as_bytes(), DOCUMENT_LEVEL);
-        if packed.len() < text.len() {
-            return AttributeValue::B(packed.into());
-        }
+    if text.len() >= DOCUMENT_COMPRESS_FROM
+        && let Some(packed) = deflate_smaller(text.as_bytes())
+    {
+        return AttributeValue::B(packed.into());
     }
     AttributeValue::S(text)
+}
+
+/// Raw DEFLATE of `text` if it is shorter than `text`. One compressor per thread, reset for each document:
+/// setting up a new one (its hash tables and window, a few hundred KB zeroed) costs more than compressing a
+/// summary of a few KB.
+fn deflate_smaller(text: &[u8]) -> Option<Vec<u8>> {
+    use miniz_oxide::deflate::core::{
+        CompressorOxide, TDEFLFlush, TDEFLStatus, compress, create_comp_flags_from_zip_params,
+    };
+    thread_local! {
+        // Negative window bits: raw DEFLATE, no zlib header or checksum.
+        static COMPRESSOR: std::cell::RefCell<CompressorOxide> = std::cell::RefCell::new(CompressorOxide::new(
+            create_comp_flags_from_zip_params(DOCUMENT_LEVEL.into(), -15, 0),
+        ));
+    }
+    COMPRESSOR.with_borrow_mut(|compressor| {
+        compressor.reset();
+        // Room for one byte less than the text: a document that does not fit is not worth compressing.
+        let mut out = vec![0; text.len().checked_sub(1)?];
+        let (status, read, written) = compress(compressor, text, &mut out, TDEFLFlush::Finish);
+        (status == TDEFLStatus::Done && read == text.len()).then(|| {
+            out.truncate(written);
+            out
+        })
+    })
 }
 
 /// Largest document [`decode_document`] inflates: DynamoDB's item limit (400 KB) times a ratio no JSON exceeds

@@ -863,6 +863,23 @@ fn documents_read_back_as_sent_and_summaries_are_stored_compressed() {
         decode_document(&AttributeValue::B(vec![0xff, 0x00, 0x13].into())),
         None
     );
-    // A short document stays text.
+    // A short document stays text; bytes DEFLATE cannot shorten are not compressed.
     assert!(matches!(document(&json!({"a": 1})), AttributeValue::S(_)));
+    let mut x = 0x9e37_79b9_u32;
+    let noise: Vec<u8> = (0..400)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    assert_eq!(deflate_smaller(&noise), None);
+    assert!(deflate_smaller(&[b'a'; 400]).is_some_and(|p| p.len() < 20));
+    // The compressor is reset between documents: the same document twice compresses the same.
+    let sleep = json!({"hypnogram": [1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4], "source": {"provider": "oura", "type": "ring"}, "note": "a note that repeats a note that repeats a note"});
+    let (first, second) = (document(&sleep), document(&sleep));
+    assert!(matches!(first, AttributeValue::B(_)));
+    assert_eq!(first, second);
+    assert_eq!(decode_document(&second), Some(sleep));
 }
