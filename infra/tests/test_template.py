@@ -526,7 +526,8 @@ def test_every_function_is_watched_by_an_alarm(functions, resources):
 
 def test_every_alarm_notifies_the_alarm_topic(resources):
     alarms = [a for a in resources.values() if a["Type"] == "AWS::CloudWatch::Alarm"]
-    assert len(alarms) == 3 * (len(FAMILIES) + 1) + 1  # families, the fetcher, the API's 5xx
+    # Families, the fetcher, the API's 5xx; and with Ingress=FunctionUrl the function URL's 5xx and throttles.
+    assert len(alarms) == 3 * (len(FAMILIES) + 1) + 1 + 2
     for alarm in alarms:
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
     api_5xx = [a for a in alarms if a["Properties"]["MetricName"] == "5xx"]
@@ -841,6 +842,14 @@ def test_ingress_function_url_is_public_on_the_ingest_function_only_when_chosen(
     }
     assert public["IngestFunctionUrlPermission"]["Properties"]["FunctionUrlAuthType"] == "NONE"
     assert public["IngestFunctionUrlInvokePermission"]["Properties"]["InvokedViaFunctionUrl"] is True
+    # Webhooks through the URL pass no HTTP API, whose 5xx alarm would not see them: the URL's 5xx and the
+    # function's throttles are alarmed instead, under the same condition.
+    url_alarms = {
+        (a["Properties"]["Namespace"], a["Properties"]["MetricName"], _ref(a["Properties"]["Dimensions"][0]["Value"]))
+        for a in resources.values()
+        if a["Type"] == "AWS::CloudWatch::Alarm" and a.get("Condition") == "IngressFunctionUrl"
+    }
+    assert url_alarms == {("AWS/Lambda", "Url5xxCount", "IngestFunction"), ("AWS/Lambda", "Throttles", "IngestFunction")}
 
 
 def test_outputs(template):
