@@ -125,6 +125,14 @@ mod tests {
         })
     }
 
+    async fn credentials(c: &SdkConfig) -> aws_sdk_dynamodb::config::Credentials {
+        c.credentials_provider()
+            .unwrap()
+            .provide_credentials()
+            .await
+            .unwrap()
+    }
+
     const LAMBDA: &[(&str, &str)] = &[
         ("AWS_REGION", "eu-west-1"),
         ("AWS_DEFAULT_REGION", "us-east-1"),
@@ -138,15 +146,10 @@ mod tests {
         let c = config(LAMBDA).unwrap();
         assert_eq!(c.region().unwrap().as_ref(), "eu-west-1");
         assert_eq!(c.endpoint_url(), None);
-        let credentials = c
-            .credentials_provider()
-            .unwrap()
-            .provide_credentials()
-            .await
-            .unwrap();
-        assert_eq!(credentials.access_key_id(), "ASIAEXAMPLE");
-        assert_eq!(credentials.secret_access_key(), "secret");
-        assert_eq!(credentials.session_token(), Some("token"));
+        let keys = credentials(&c).await;
+        assert_eq!(keys.access_key_id(), "ASIAEXAMPLE");
+        assert_eq!(keys.secret_access_key(), "secret");
+        assert_eq!(keys.session_token(), Some("token"));
         assert_eq!(c.retry_config().unwrap().max_attempts(), 3);
         assert_eq!(
             c.timeout_config().unwrap().connect_timeout(),
@@ -165,13 +168,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.region().unwrap().as_ref(), "us-east-1");
         assert_eq!(c.endpoint_url(), Some("http://127.0.0.1:5000"));
-        let credentials = c
-            .credentials_provider()
-            .unwrap()
-            .provide_credentials()
-            .await
-            .unwrap();
-        assert_eq!(credentials.session_token(), None);
+        assert_eq!(credentials(&c).await.session_token(), None);
     }
 
     #[test]
