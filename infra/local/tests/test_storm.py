@@ -9,8 +9,10 @@ there before.
 
 The bodies of both runs are the fixtures with the run's user and team, and two changes that make the outcome
 defined whatever the order: a fixture later in the order carries a later `updated_at` (summaries and lab objects
-are versioned by it) and a later Svix timestamp (connections, devices, backfills and history are versioned or
-keyed by it); the three copies of a storm message are the same signed request. Every numeric sample value is
+are versioned by it) and a later message id, a KSUID as Svix mints them, whose creation time every record and
+sample carries as its version (connections, devices, backfills, samples; history is keyed by the id); the three
+copies of a storm message are the same signed request, as Svix's retries of one message are. (An id that is not a
+KSUID would be versioned by the time each copy was received, and the last copy received would win.) Every numeric sample value is
 replaced by a value found nowhere else (the same for every delivery of a sample), so that the log check can look
 for it.
 
@@ -43,7 +45,8 @@ SEED = 20261130
 # Of one length each, so that the bodies of the two runs are of one size (the catch-all records keep it).
 REF_USER, STORM_USER = "storm-user-ref", "storm-user-run"
 REF_TEAM, STORM_TEAM = "storm-team-ref", "storm-team-run"
-REF_PREFIX, STORM_PREFIX = "msg_storm_ref_", "msg_storm_run_"
+# The byte that tells the two runs' message ids apart (the first byte of the KSUID's payload).
+REF_RUN, STORM_RUN = 1, 2
 DRAIN_TIMEOUT = 300
 # Record attributes that say when, or by which delivery, a record was written: they differ between any two runs
 # (the Svix id stays in the keys of history records, where a duplicate would show).
@@ -94,16 +97,33 @@ def body_for(i: int, body: dict, user: str, team: str, canaries: dict) -> dict:
     return body
 
 
-class Run:
-    """The signed requests of one run: (svix id, timestamp, raw body, headers) per fixture, in fixture order."""
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
-    def __init__(self, secret: str, user: str, team: str, prefix: str, t0: int):
+
+def ksuid_id(created_ms: int, run: int, i: int) -> str:
+    """A Svix message id: `msg_` and a KSUID of millisecond precision (seconds since 2014-05-13T16:53:20Z, then
+    1/256 s, then 15 bytes of payload), base62, created at `created_ms`; the payload names the run and the fixture."""
+    seconds, ms = divmod(created_ms, 1000)
+    raw = (seconds - 1_400_000_000).to_bytes(4, "big") + bytes([ms * 256 // 1000, run]) + i.to_bytes(14, "big")
+    n, text = int.from_bytes(raw, "big"), ""
+    while n:
+        n, digit = divmod(n, 62)
+        text = BASE62[digit] + text
+    return "msg_" + text.rjust(27, "0")
+
+
+class Run:
+    """The signed requests of one run: (svix id, raw body, headers) per fixture, in fixture order; fixture `i`'s
+    message created 10 ms after fixture `i - 1`'s, so that creation order is fixture order."""
+
+    def __init__(self, secret: str, user: str, team: str, run: int, t0: int):
         canaries = sample_canaries()
         self.requests = []
         for i, (_, body) in enumerate(fixtures()):
             raw = json.dumps(body_for(i, body, user, team, canaries)).encode()
-            msg_id = f"{prefix}{i:03d}"
+            msg_id = ksuid_id(t0 * 1000 + 10 * i, run, i)
             self.requests.append((msg_id, raw, svix_headers(secret, msg_id, t0 + i, raw)))
+        self.ids = [msg_id for msg_id, _, _ in self.requests]
 
 
 def dead_letter_counts(sqs, stack, families) -> dict[str, int]:
@@ -119,8 +139,9 @@ def wait_for_drain(sqs, stack, families) -> None:
         time.sleep(1)
 
 
-def normalized(rows: list[dict], user: str, team: str, prefix: str) -> list[str]:
-    """Rows as text with the run's user, team and Svix id prefix replaced, and the provenance left out. A catch-all
+def normalized(rows: list[dict], user: str, team: str, ids: list[str]) -> list[str]:
+    """Rows as text with the run's user, team and Svix ids replaced (fixture `i`'s id by `msg_{i}`), and the
+    provenance left out. A catch-all
     record's partition is a hash of its Svix id (`CATCHALL#{nn}`, which differs between runs as the ids do): it is
     left out, and the record compared by its sort key, which holds the id (`MSG#{svix id}`)."""
     out = []
@@ -131,8 +152,10 @@ def normalized(rows: list[dict], user: str, team: str, prefix: str) -> list[str]
             r.pop(name, None)  # a sample's version is a field of its own
         if re.fullmatch(r"CATCHALL#\d\d", r.get("pk", "")):
             r["pk"] = "CATCHALL#{hash of the id in sk}"
-        text = json.dumps(r, sort_keys=True)
-        out.append(text.replace(user, "USER").replace(team, "TEAM").replace(prefix, "msg_"))
+        text = json.dumps(r, sort_keys=True).replace(user, "USER").replace(team, "TEAM")
+        for i, msg_id in enumerate(ids):
+            text = text.replace(msg_id, f"msg_{i:03d}")
+        out.append(text)
     return sorted(out)
 
 
@@ -147,13 +170,13 @@ def difference(missing: list[str], extra: list[str]) -> str:
     return f"{len(missing)} missing, {len(extra)} extra; first: {m.get('sk')} vs {e.get('sk')}: {diff}"
 
 
-def state(jwh, user: str, team: str, prefix: str) -> dict[str, list[str]]:
+def state(jwh, user: str, team: str, ids: list[str]) -> dict[str, list[str]]:
     """What jwh query reads back of a run: the user's records and samples, the team's, its catch-all records."""
-    catch_all = [r for r in query(jwh, "--catch-all") if r["attributes"].get("svix_id", "").startswith(prefix)]
+    catch_all = [r for r in query(jwh, "--catch-all") if r["attributes"].get("svix_id", "") in set(ids)]
     return {
-        "user": normalized(query(jwh, "--user", user), user, team, prefix),
-        "team": normalized(query(jwh, "--team", team), user, team, prefix),
-        "catch-all": normalized(catch_all, user, team, prefix),
+        "user": normalized(query(jwh, "--user", user), user, team, ids),
+        "team": normalized(query(jwh, "--team", team), user, team, ids),
+        "catch-all": normalized(catch_all, user, team, ids),
     }
 
 
@@ -164,8 +187,8 @@ def storm(stack, aws, jwh):
     sqs = aws("sqs")
     dead_before = dead_letter_counts(sqs, stack, families)
     t0 = int(time.time()) - 120  # every timestamp of both runs stays within the 300 s tolerance while sending
-    ref = Run(stack["WEBHOOK_SECRET"], REF_USER, REF_TEAM, REF_PREFIX, t0)
-    storm = Run(stack["WEBHOOK_SECRET"], STORM_USER, STORM_TEAM, STORM_PREFIX, t0)
+    ref = Run(stack["WEBHOOK_SECRET"], REF_USER, REF_TEAM, REF_RUN, t0)
+    storm = Run(stack["WEBHOOK_SECRET"], STORM_USER, STORM_TEAM, STORM_RUN, t0)
 
     started = time.monotonic()
     ref_statuses = [post(stack["WEBHOOK_URL"], raw, headers) for _, raw, headers in ref.requests]
@@ -196,8 +219,8 @@ def test_every_storm_delivery_is_accepted(storm):
 
 
 def test_the_storm_leaves_the_state_of_one_in_order_delivery(storm, jwh):
-    ref = state(jwh, REF_USER, REF_TEAM, REF_PREFIX)
-    got = state(jwh, STORM_USER, STORM_TEAM, STORM_PREFIX)
+    ref = state(jwh, REF_USER, REF_TEAM, storm["ref"].ids)
+    got = state(jwh, STORM_USER, STORM_TEAM, storm["storm"].ids)
     for part in ("user", "team", "catch-all"):
         assert ref[part], f"the reference run stored no {part} records"
         missing = sorted(set(ref[part]) - set(got[part]))
