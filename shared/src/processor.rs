@@ -309,4 +309,67 @@ mod tests {
             "service messages stay out of errors: {err}"
         );
     }
+
+    /// A bucket merge's first read is eventually consistent: when the copy it read was stale (here: no bucket yet,
+    /// though another writer has just created it), the conditional write fails and the merge reads again, strongly
+    /// consistent this time, before it writes. The duplicate check reads eventually consistent too.
+    #[tokio::test]
+    async fn a_stale_first_read_of_a_bucket_is_read_again_strongly_consistent() {
+        let bucket_puts = std::sync::atomic::AtomicU32::new(0);
+        let aws = Stub::new(move |call| {
+            if writes_partition(call, "USER#u1")
+                && bucket_puts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0
+            {
+                json_error(
+                    "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",
+                    "the conditional request failed",
+                )
+            } else {
+                ok()
+            }
+        });
+        let config = aws.sdk_config();
+        let processor = Processor {
+            family: Family::Timeseries,
+            store: Store::new(aws_sdk_dynamodb::Client::new(&config), "t", 7),
+            s3: aws_sdk_s3::Client::new(&config),
+            fetch: None,
+            concurrency: 1,
+        };
+        let body = serde_json::json!({
+            "event_type": "daily.data.heartrate.created", "user_id": "u1",
+            "data": {"user_id": "u1", "source": {"provider": "oura", "type": "ring"},
+                "data": [{"timestamp": "2024-11-24T10:00:00+00:00", "value": 61, "unit": "bpm"}]}
+        });
+        let meta = MessageMeta {
+            svix_id: "msg_stale".into(),
+            event_type: "daily.data.heartrate.created".into(),
+            family: Family::Timeseries,
+            svix_timestamp: 1_732_000_000,
+            received_at_ms: 1_732_000_000_000,
+        };
+        let outcome = processor
+            .handle_record(meta.to_lambda_record("m1", &body.to_string(), None))
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, Outcome::Stored(w) if w.items == 1),
+            "{outcome:?}"
+        );
+        let consistent = |pk: &str| -> Vec<bool> {
+            aws.calls()
+                .iter()
+                .filter(|c| c.is("GetItem") && c.body.contains(&format!(r#""pk":{{"S":"{pk}"#)))
+                .map(|c| c.body.contains(r#""ConsistentRead":true"#))
+                .collect()
+        };
+        assert_eq!(consistent("USER#u1"), vec![false, true]);
+        assert_eq!(consistent("MSG#msg_stale"), vec![false]);
+        let puts = aws
+            .calls()
+            .iter()
+            .filter(|c| writes_partition(c, "USER#u1"))
+            .count();
+        assert_eq!(puts, 2);
+    }
 }

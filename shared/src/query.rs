@@ -72,10 +72,10 @@ pub struct StoredSample {
 
 fn to_json(name: &str, v: &AttributeValue) -> Value {
     match v {
-        AttributeValue::S(s) if name == "data" => {
-            serde_json::from_str(s).unwrap_or(Value::String(s.clone()))
-        }
-        AttributeValue::B(_) if name == "data" => plan::decode_document(v).unwrap_or(Value::Null),
+        // A record's document, text or compressed (`plan::decode_document`): text that is not JSON stays text,
+        // bytes that do not inflate to JSON read as null.
+        AttributeValue::S(_) | AttributeValue::B(_) if name == "data" => plan::decode_document(v)
+            .unwrap_or_else(|| v.as_s().map_or(Value::Null, |s| Value::String(s.clone()))),
         AttributeValue::S(s) => Value::String(s.clone()),
         AttributeValue::N(n) => serde_json::from_str(n).unwrap_or(Value::String(n.clone())),
         AttributeValue::Bool(b) => Value::Bool(*b),
@@ -552,6 +552,33 @@ enum SortCondition<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A record's document reads back as JSON whether it was stored as text or compressed; a corrupt one reads as
+    /// null and a text one that is not JSON as its text, instead of failing the whole read.
+    #[test]
+    fn documents_read_back_text_or_compressed_and_corrupt_ones_do_not_fail_the_read() {
+        let document = serde_json::json!({"id": "s1", "score": 80, "hypnogram": [1, 1, 2, 2, 3, 3, 4, 4, 1, 1, 2, 2, 3, 3, 4, 4, 1, 1, 2, 2, 3, 3, 4, 4, 1, 1, 2, 2, 3, 3, 4, 4, 1, 1, 2, 2, 3, 3, 4, 4, 1, 1, 2, 2, 3, 3, 4, 4]});
+        let packed = miniz_oxide::deflate::compress_to_vec(document.to_string().as_bytes(), 6);
+        let read = |data: AttributeValue| {
+            to_record(HashMap::from([
+                (PK.to_owned(), AttributeValue::S("USER#u1".into())),
+                (SK.to_owned(), AttributeValue::S("SUM#sleep#s1".into())),
+                ("data".to_owned(), data),
+            ]))
+            .attributes["data"]
+                .clone()
+        };
+        assert_eq!(read(AttributeValue::B(packed.into())), document);
+        assert_eq!(read(AttributeValue::S(document.to_string())), document);
+        assert_eq!(
+            read(AttributeValue::B(vec![0xff, 0, 0x13].into())),
+            Value::Null
+        );
+        assert_eq!(
+            read(AttributeValue::S("not json".into())),
+            Value::String("not json".into())
+        );
+    }
 
     fn bucket(sk: &str, attributes: Value) -> StoredRecord {
         StoredRecord {
