@@ -349,7 +349,7 @@ def create_stack(moto_url: str, lambda_url: str, state: pathlib.Path) -> tuple[T
         "WEBHOOK_SECRET": signing_secret,
         "WEBHOOK_SECRET_ARN": secret_arn,
     }
-    for var in ("TABLE_NAME", "PAYLOAD_BUCKET"):
+    for var in ("TABLE_NAME", "PAYLOAD_BUCKET", "ARCHIVE_BUCKET"):
         if var in fn_env:
             stack_env[var] = fn_env[var]
     for param, var in PARAMETER_ENV.items():

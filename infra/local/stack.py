@@ -4,7 +4,8 @@ template.yaml is the one source of truth. This module reads it with cfn-lint's d
 parse), resolves the intrinsics the local stack needs, and derives from it:
 
 - the resources moto can hold (SQS queues with their redrive policies, DynamoDB tables with their key schema and TTL,
-  S3 buckets, Secrets Manager secrets), created in dependency order by `provision`;
+  S3 buckets, Secrets Manager secrets, Firehose delivery streams into those buckets), created in dependency order by
+  `provision`; an IAM role only gets its ARN (moto enforces no policies, and Firehose needs its role's ARN);
 - every function (binary, environment, timeout) and the HTTP API routes: the ingest function's (the route whose
   function reads the webhook signing secret) and the read API's (the routes whose functions have `API_PREFIX`: one
   binary, under one prefix, however many functions the template deploys it as);
@@ -51,6 +52,8 @@ SUPPORTED_TYPES = (
     "AWS::DynamoDB::Table",
     "AWS::S3::Bucket",
     "AWS::SecretsManager::Secret",
+    "AWS::KinesisFirehose::DeliveryStream",
+    "AWS::IAM::Role",
 )
 
 
@@ -440,6 +443,8 @@ class Template:
             "AWS::DynamoDB::Table": "TableName",
             "AWS::S3::Bucket": "BucketName",
             "AWS::SecretsManager::Secret": "Name",
+            "AWS::KinesisFirehose::DeliveryStream": "DeliveryStreamName",
+            "AWS::IAM::Role": "RoleName",
         }[rtype]
         if prop in props:
             return str(self.resolve(props[prop]))
@@ -474,8 +479,11 @@ def provision(template: Template, session) -> None:
     for lid in template.local_resources():
         res = template.resources[lid]
         rtype = res["Type"]
-        props = template.resolve(res.get("Properties", {}))
         name = template.local_name(lid)
+        if rtype == "AWS::IAM::Role":  # only its ARN: its policies name resources moto does not hold (log groups)
+            template.physical[lid] = {"Ref": name, "Arn": f"arn:{partition}:iam::{ACCOUNT_ID}:role/{name}"}
+            continue
+        props = template.resolve(res.get("Properties", {}))
         if rtype == "AWS::SQS::Queue":
             sqs = session.client("sqs")
             attrs = {k: _attr_string(v) for k, v in props.items() if k not in ("QueueName", "Tags")}
@@ -519,6 +527,18 @@ def provision(template: Template, session) -> None:
             except sm.exceptions.ResourceExistsException:
                 arn = sm.describe_secret(SecretId=name)["ARN"]
             template.physical[lid] = {"Ref": arn, "Id": arn}
+        elif rtype == "AWS::KinesisFirehose::DeliveryStream":
+            firehose = session.client("firehose")
+            args = {"DeliveryStreamName": name, "DeliveryStreamType": props.get("DeliveryStreamType", "DirectPut")}
+            for dest in ("ExtendedS3DestinationConfiguration", "S3DestinationConfiguration"):
+                if dest in props:
+                    args[dest] = props[dest]
+            try:
+                firehose.create_delivery_stream(**args)
+            except firehose.exceptions.ResourceInUseException:
+                pass
+            arn = f"arn:{partition}:firehose:{region}:{ACCOUNT_ID}:deliverystream/{name}"
+            template.physical[lid] = {"Ref": name, "Arn": arn}
 
 
 def function_environment(template: Template, functions: dict[str, Function] | None = None) -> dict[str, str]:

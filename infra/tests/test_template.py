@@ -52,6 +52,31 @@ WEBHOOK_ROUTE = ("POST", "/webhooks/junction")
 # only when the fetcher is deployed.
 FETCH_TRIGGERS = ("Backfills", "Summaries")
 FETCH_QUEUE_ENV = {"QUEUE_URL_FETCH": {"Fn::If": [FETCH_CONDITION, {"Ref": "FetchQueue"}, ""]}}
+# Globals.Function.Environment: every function gets the archive's stream names and bucket (each processor reads its
+# own family's stream; jwh_shared::archive) and the retention periods (jwh_shared::store::Retention).
+ARCHIVE_CONDITION = "ArchiveEnabled"
+ARCHIVE_FAMILIES = {
+    "Connections": "connections",
+    "Backfills": "backfills",
+    "Summaries": "summaries",
+    "Timeseries": "timeseries",
+    "Lab": "lab",
+    "CatchAll": "catch-all",
+}
+GLOBAL_ENV = {
+    "PAYLOAD_BUCKET": {"Ref": "PayloadBucket"},
+    "ARCHIVE_BUCKET": {"Fn::If": [ARCHIVE_CONDITION, {"Ref": "ArchiveBucket"}, ""]},
+    **{
+        "ARCHIVE_STREAM_" + name.upper().replace("-", "_"): {
+            "Fn::If": [ARCHIVE_CONDITION, {"Ref": f"{family}ArchiveStream"}, ""]
+        }
+        for family, name in ARCHIVE_FAMILIES.items()
+    },
+    "RETENTION_DAYS_SAMPLES": {"Ref": "SamplesRetentionDays"},
+    "RETENTION_DAYS_SUMMARIES": {"Ref": "SummariesRetentionDays"},
+    "RETENTION_DAYS_HISTORY": {"Ref": "HistoryRetentionDays"},
+    "RETENTION_DAYS_CATCH_ALL": {"Ref": "CatchAllRetentionDays"},
+}
 INGEST_ENV = {
     "QUEUE_URL_CONNECTIONS": {"Ref": "ConnectionsQueue"},
     "QUEUE_URL_BACKFILLS": {"Ref": "BackfillsQueue"},
@@ -59,14 +84,14 @@ INGEST_ENV = {
     "QUEUE_URL_TIMESERIES": {"Ref": "TimeseriesQueue"},
     "QUEUE_URL_LAB": {"Ref": "LabQueue"},
     "QUEUE_URL_CATCH_ALL": {"Ref": "CatchAllQueue"},
-    "PAYLOAD_BUCKET": {"Ref": "PayloadBucket"},
+    **GLOBAL_ENV,
     "WEBHOOK_SECRET_ARN": {"Fn::If": ["CreateWebhookSecret", {"Ref": "WebhookSecret"}, {"Ref": "WebhookSecretArn"}]},
     "MAX_BODY_BYTES": "6000000",
     "SIGNATURE_TOLERANCE_SECS": "300",
 }
 PROCESSOR_ENV = {
     "TABLE_NAME": {"Ref": "RecordsTable"},
-    "PAYLOAD_BUCKET": {"Ref": "PayloadBucket"},
+    **GLOBAL_ENV,
     "IDEMPOTENCY_TTL_DAYS": {"Ref": "IdempotencyTtlDays"},
     "BATCH_CONCURRENCY": "8",
 }
@@ -78,7 +103,7 @@ PROCESSOR_TABLE_ACTIONS = {
     "dynamodb:BatchWriteItem",
 }
 # Services whose actions read or write the stack's data: these must name their resources.
-DATA_PLANE_SERVICES = {"sqs", "dynamodb", "s3", "secretsmanager", "kms", "sns"}
+DATA_PLANE_SERVICES = {"sqs", "dynamodb", "s3", "secretsmanager", "kms", "sns", "firehose"}
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 PAYLOADS = {"Fn::Sub": "${PayloadBucket.Arn}/payloads/*"}
 TABLE = {"Fn::GetAtt": ["RecordsTable", "Arn"]}
@@ -86,12 +111,43 @@ BY_DAY_INDEX = {"Fn::Sub": "${RecordsTable.Arn}/index/by_day"}
 # The read side's environment: the same binary in both functions, so the same names (DATA_PRIORITY for reads only).
 ERASE_ENV = {
     "TABLE_NAME": {"Ref": "RecordsTable"},
-    "PAYLOAD_BUCKET": {"Ref": "PayloadBucket"},
+    **GLOBAL_ENV,
     "API_PREFIX": DATA_API_PREFIX,
 }
 DATA_API_ENV = {**ERASE_ENV, "DATA_PRIORITY": {"Ref": "DataPriority"}}
 # API Gateway gives an integration 30 s at most (HTTP APIs): an HTTP function must time out first.
 API_INTEGRATION_TIMEOUT_SECS = 30
+# The archive: one Firehose stream per family into {family-name}/ of one bucket, and one alarm, all under
+# ARCHIVE_CONDITION; a processor writes a delivery too large for a Firehose record under its family's prefix itself.
+ARCHIVE_BUCKET_ARN = {"Fn::GetAtt": ["ArchiveBucket", "Arn"]}
+ARCHIVE_OBJECTS = {"Fn::Sub": "${ArchiveBucket.Arn}/*"}
+ARCHIVE_STREAMS = {family: f"{family}ArchiveStream" for family in ARCHIVE_FAMILIES}
+ARCHIVE_RESOURCES = {"ArchiveBucket", "ArchiveBucketPolicy", "ArchiveDeliveryRole", "ArchiveDeliveryAlarm",
+                     *ARCHIVE_STREAMS.values()}
+# Days to keep, 0 for ever: the archive's S3 lifecycle, and the records' DynamoDB TTL per kind (GLOBAL_ENV).
+RETENTION_PARAMETERS = ("ArchiveRetentionDays", "SamplesRetentionDays", "SummariesRetentionDays",
+                        "HistoryRetentionDays", "CatchAllRetentionDays")
+# Firehose retries a failed delivery to S3 for 24 hours, then drops the records.
+FIREHOSE_RETRY_SECS = 24 * 3600
+
+
+def _archive_stream_arn(family: str) -> dict:
+    return {"Fn::GetAtt": [ARCHIVE_STREAMS[family], "Arn"]}
+
+
+def _archive_family_objects(family: str) -> dict:
+    return {"Fn::Sub": f"${{ArchiveBucket.Arn}}/{ARCHIVE_FAMILIES[family]}/*"}
+
+
+def _archive_statements(family: str) -> list[list]:
+    """A processor's conditional archive statements (as Fn::If arguments): records on its own stream, and its large
+    deliveries under its own prefix."""
+    return [
+        [ARCHIVE_CONDITION, {"Sid": "ArchiveDeliveries", "Effect": "Allow", "Action": "firehose:PutRecordBatch",
+                             "Resource": _archive_stream_arn(family)}, {"Ref": "AWS::NoValue"}],
+        [ARCHIVE_CONDITION, {"Sid": "ArchiveLargeDeliveries", "Effect": "Allow", "Action": "s3:PutObject",
+                             "Resource": _archive_family_objects(family)}, {"Ref": "AWS::NoValue"}],
+    ]
 
 
 # --- loading -----------------------------------------------------------------------------------------------------
@@ -173,6 +229,55 @@ def _statements(role: dict) -> list[dict]:
                 assert otherwise == {"Ref": "AWS::NoValue"}
             out.append(statement)
     return out
+
+
+def _conditional_statements(role: dict) -> list[list]:
+    """The role's conditional statements, each as its Fn::If arguments [condition, statement, otherwise]."""
+    return [
+        s["Fn::If"] for p in role["Properties"].get("Policies", []) for s in _as_list(p["PolicyDocument"]["Statement"])
+        if "Fn::If" in s
+    ]
+
+
+def _by_sid(conditional: list[list]) -> list[list]:
+    return sorted(conditional, key=lambda c: (c[0], c[1].get("Sid", "")))
+
+
+def _evaluate(value, template: dict, **parameters):
+    """value as deployed with the parameters' defaults, or the values given: Refs to parameters, Fn::If and the
+    condition functions resolved (CloudFormation compares parameter values as strings)."""
+    values = {name: p.get("Default") for name, p in template["Parameters"].items()} | parameters
+
+    def condition(name: str) -> bool:
+        return evaluate(template["Conditions"][name])
+
+    def evaluate(v):
+        if isinstance(v, dict) and len(v) == 1:
+            ((key, arg),) = v.items()
+            if key == "Ref" and arg in values:
+                return values[arg]
+            if key == "Condition":
+                return condition(arg)
+            if key == "Fn::If":
+                name, yes, no = arg
+                return evaluate(yes if condition(name) else no)
+            if key == "Fn::Equals":
+                a, b = (evaluate(x) for x in arg)
+                return str(a) == str(b)
+            if key == "Fn::Not":
+                (a,) = arg
+                return not evaluate(a)
+            if key == "Fn::And":
+                return all(evaluate(x) for x in arg)
+            if key == "Fn::Or":
+                return any(evaluate(x) for x in arg)
+        if isinstance(v, dict):
+            return {k: evaluate(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [evaluate(x) for x in v]
+        return v
+
+    return evaluate(value)
 
 
 def _role_of(function: dict, resources: dict) -> tuple[str, dict]:
@@ -404,14 +509,26 @@ def test_erase_role_grants_exactly_what_erasure_calls(functions, resources):
         "logs:PutLogEvents": [log_group],
         "dynamodb:Query": [TABLE],
         "dynamodb:BatchWriteItem": [TABLE],
-        "s3:ListBucket": [{"Fn::GetAtt": ["PayloadBucket", "Arn"]}],
-        "s3:GetObject": [PAYLOADS],
-        "s3:DeleteObject": [PAYLOADS],
+        "s3:ListBucket": [{"Fn::GetAtt": ["PayloadBucket", "Arn"]}, ARCHIVE_BUCKET_ARN],
+        "s3:GetObject": [PAYLOADS, ARCHIVE_OBJECTS],
+        "s3:PutObject": [ARCHIVE_OBJECTS],
+        "s3:DeleteObject": [PAYLOADS, ARCHIVE_OBJECTS],
     }
-    assert not any(action.startswith(("sqs:", "secretsmanager:", "kms:")) for action in grants)
-    # Listing is limited to the claim-check prefix.
-    (listing,) = [s for s in _statements(role) if s["Action"] == "s3:ListBucket"]
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": "payloads/*"}}
+    assert not any(action.startswith(("sqs:", "secretsmanager:", "kms:", "firehose:")) for action in grants)
+    # Listing the payload bucket is limited to the claim-check prefix; the archive is listed whole (every family's
+    # prefix may hold the user's deliveries).
+    listings = {_ref(s["Resource"]): s for s in _statements(role) if s["Action"] == "s3:ListBucket"}
+    assert set(listings) == {"PayloadBucket", "ArchiveBucket"}
+    assert listings["PayloadBucket"]["Condition"] == {"StringLike": {"s3:prefix": "payloads/*"}}
+    # The archive's statements exist only with the archive, and are exactly these two: erasure rewrites (reads,
+    # writes back without the user's deliveries, or deletes) the archive's objects.
+    assert _by_sid(_conditional_statements(role)) == [
+        [ARCHIVE_CONDITION, {"Sid": "ListArchive", "Effect": "Allow", "Action": "s3:ListBucket",
+                             "Resource": ARCHIVE_BUCKET_ARN}, {"Ref": "AWS::NoValue"}],
+        [ARCHIVE_CONDITION, {"Sid": "RewriteArchivedDeliveries", "Effect": "Allow",
+                             "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                             "Resource": ARCHIVE_OBJECTS}, {"Ref": "AWS::NoValue"}],
+    ]
     # The role follows the code: every SDK call of jwh_shared::erase, and nothing it does not make.
     source = re.sub(r"#\[cfg\(test\)\].*", "", ERASE_SOURCE.read_text(), flags=re.S)
     calls = set(re.findall(r"\.(" + "|".join(SDK_CALL_ACTIONS) + r")\(\)", source))
@@ -483,14 +600,36 @@ def test_family_visibility_timeout_covers_six_processor_timeouts(functions, reso
     assert visibility >= 6 * properties["Timeout"] + window
 
 
+def _alarms(resources) -> dict[str, dict]:
+    """Every alarm's properties, by logical id."""
+    return {k: r["Properties"] for k, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+
+
+# Alarms on metric math (a Metrics list, no single MetricName, Namespace or Dimensions): the archive's, over the
+# delivery freshness of every stream.
+METRIC_MATH_ALARMS = {"ArchiveDeliveryAlarm"}
+SINGLE_METRIC_KEYS = {"MetricName", "Namespace", "Dimensions", "Statistic", "ExtendedStatistic", "Period"}
+
+
+def _single_metric_alarms(resources) -> dict[str, dict]:
+    """The alarms on one metric (by logical id); every other alarm is on metric math and has none of its keys."""
+    alarms = _alarms(resources)
+    math = {k for k, a in alarms.items() if "Metrics" in a}
+    assert math == METRIC_MATH_ALARMS
+    for logical_id in math:
+        assert not SINGLE_METRIC_KEYS & set(alarms[logical_id]), logical_id
+    return {k: a for k, a in alarms.items() if k not in math}
+
+
+def _watched(resources) -> set[tuple[str, str | None]]:
+    """(metric, logical id its first dimension names) of every alarm on one metric."""
+    return {(a["MetricName"], _ref(a["Dimensions"][0]["Value"])) for a in _single_metric_alarms(resources).values()}
+
+
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_family_has_alarms_on_dead_letters_age_and_errors(resources, family):
     processor_id, _, _ = FAMILIES[family]
-    alarms = {
-        (a["Properties"]["MetricName"], _ref(a["Properties"]["Dimensions"][0]["Value"]))
-        for a in resources.values()
-        if a["Type"] == "AWS::CloudWatch::Alarm"
-    }
+    alarms = _watched(resources)
     assert ("ApproximateNumberOfMessagesVisible", f"{family}DeadLetterQueue") in alarms
     assert ("ApproximateAgeOfOldestMessage", f"{family}Queue") in alarms
     assert ("Errors", processor_id) in alarms
@@ -498,9 +637,7 @@ def test_family_has_alarms_on_dead_letters_age_and_errors(resources, family):
 
 def test_dead_letter_alarms_fire_on_the_first_message(resources):
     dlq_alarms = [
-        a["Properties"]
-        for a in resources.values()
-        if a["Type"] == "AWS::CloudWatch::Alarm" and a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        a for a in _single_metric_alarms(resources).values() if a["MetricName"] == "ApproximateNumberOfMessagesVisible"
     ]
     assert len(dlq_alarms) == len(FAMILIES) + 1  # and the fetcher's
     for alarm in dlq_alarms:
@@ -511,11 +648,7 @@ def test_dead_letter_alarms_fire_on_the_first_message(resources):
 def test_every_function_is_watched_by_an_alarm(functions, resources):
     # A processor's or the fetcher's failed invocations: its Lambda Errors alarm. An HTTP function's error or
     # timeout is a 5xx of the API in front of it: the API's 5xx alarm.
-    watched = {
-        (a["Properties"]["MetricName"], _ref(a["Properties"]["Dimensions"][0]["Value"]))
-        for a in resources.values()
-        if a["Type"] == "AWS::CloudWatch::Alarm"
-    }
+    watched = _watched(resources)
     for logical_id, function in functions.items():
         apis = {_ref(e["Properties"]["ApiId"]) for e in function["Properties"]["Events"].values() if e["Type"] == "HttpApi"}
         if apis:
@@ -525,13 +658,15 @@ def test_every_function_is_watched_by_an_alarm(functions, resources):
 
 
 def test_every_alarm_notifies_the_alarm_topic(resources):
-    alarms = [a for a in resources.values() if a["Type"] == "AWS::CloudWatch::Alarm"]
-    # Families, the fetcher, the API's 5xx; and with Ingress=FunctionUrl the function URL's 5xx and throttles.
-    assert len(alarms) == 3 * (len(FAMILIES) + 1) + 1 + 2
-    for alarm in alarms:
-        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
-    api_5xx = [a for a in alarms if a["Properties"]["MetricName"] == "5xx"]
-    assert len(api_5xx) == 1 and _ref(api_5xx[0]["Properties"]["Dimensions"][0]["Value"]) == "WebhookApi"
+    alarms = _alarms(resources)
+    # Families, the fetcher, the API's 5xx; with Ingress=FunctionUrl the function URL's 5xx and throttles; with the
+    # archive, its delivery.
+    assert len(alarms) == 3 * (len(FAMILIES) + 1) + 1 + 2 + 1
+    assert "ArchiveDeliveryAlarm" in alarms
+    for logical_id, alarm in alarms.items():
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], logical_id
+    api_5xx = [a for a in _single_metric_alarms(resources).values() if a["MetricName"] == "5xx"]
+    assert len(api_5xx) == 1 and _ref(api_5xx[0]["Dimensions"][0]["Value"]) == "WebhookApi"
 
 
 def test_alarm_email_subscription_is_optional(template, resources):
@@ -617,6 +752,9 @@ def test_processor_role_grants_only_its_queue_the_table_and_payload_reads(functi
         "sqs:ChangeMessageVisibility": own_queue,
         **{action: [{"Fn::GetAtt": ["RecordsTable", "Arn"]}] for action in PROCESSOR_TABLE_ACTIONS},
         "s3:GetObject": [PAYLOADS],
+        # With the archive: its deliveries to its own family's stream, and the large ones under its own prefix.
+        "firehose:PutRecordBatch": [_archive_stream_arn(family)],
+        "s3:PutObject": [_archive_family_objects(family)],
     }
     if family in FETCH_TRIGGERS:
         expected["sqs:SendMessage"] = [{"Fn::GetAtt": ["FetchQueue", "Arn"]}]
@@ -626,14 +764,17 @@ def test_processor_role_grants_only_its_queue_the_table_and_payload_reads(functi
 def test_only_fetch_triggers_may_send_to_the_fetch_queue_and_only_when_it_exists(functions, resources):
     for family, (processor_id, _, _) in FAMILIES.items():
         _, role = _role_of(functions[processor_id], resources)
-        conditional = [
-            s["Fn::If"] for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"] if "Fn::If" in s
-        ]
+        conditional = _conditional_statements(role)
+        assert {c[0] for c in conditional} <= {FETCH_CONDITION, ARCHIVE_CONDITION}, family
+        fetch = [c for c in conditional if c[0] == FETCH_CONDITION]
         if family in FETCH_TRIGGERS:
-            assert [c[0] for c in conditional] == [FETCH_CONDITION]
-            assert conditional[0][1]["Action"] == "sqs:SendMessage"
+            assert len(fetch) == 1, family
+            assert fetch[0][1]["Action"] == "sqs:SendMessage"
         else:
-            assert conditional == []
+            assert fetch == [], family
+        # Besides, exactly the archive's two, naming its own family's stream and prefix.
+        archive = [c for c in conditional if c[0] == ARCHIVE_CONDITION]
+        assert _by_sid(archive) == _archive_statements(family), family
 
 
 # --- the backfill fetcher ----------------------------------------------------------------------------------------
@@ -801,6 +942,203 @@ def test_parameters(template):
     assert "Stage" in parameters
     for family in FAMILIES:
         assert f"{family}MaxConcurrency" in parameters
+
+
+# --- the archive -------------------------------------------------------------------------------------------------
+
+FAMILY_SOURCE = ROOT / "shared" / "src" / "family.rs"
+
+
+def _named(value, names: set[str], *, unless: str | None = None) -> set[str]:
+    """The names of `names` that value refers to (Ref, GetAtt, or in a Sub); with `unless`, outside the true branch
+    of an Fn::If on that condition."""
+    if isinstance(value, list):
+        return set().union(*(_named(v, names, unless=unless) for v in value))
+    if not isinstance(value, dict):
+        return set()
+    if set(value) == {"Fn::If"} and unless is not None:
+        condition, yes, no = value["Fn::If"]
+        guarded = set() if condition == unless else _named(yes, names, unless=unless)
+        return guarded | _named(no, names, unless=unless)
+    found = {_ref(value)} & names if len(value) == 1 else set()
+    if set(value) == {"Fn::Sub"}:
+        found |= set(re.findall(r"\$\{([A-Za-z0-9]+)", _as_list(value["Fn::Sub"])[0])) & names
+    return found | set().union(*(_named(v, names, unless=unless) for v in value.values()))
+
+
+def test_archive_exists_only_when_enabled(template, resources):
+    assert template["Conditions"][ARCHIVE_CONDITION] == {"Fn::Equals": [{"Ref": "Archive"}, "Enabled"]}
+    parameter = template["Parameters"]["Archive"]
+    assert (parameter["AllowedValues"], parameter["Default"]) == (["Enabled", "Disabled"], "Enabled")
+    assert _evaluate({"Condition": ARCHIVE_CONDITION}, template) is True
+    assert _evaluate({"Condition": ARCHIVE_CONDITION}, template, Archive="Disabled") is False
+    # Every archive resource, and only those, is named for the archive and carries its condition.
+    assert {lid for lid in resources if "Archive" in lid} == ARCHIVE_RESOURCES
+    for lid in ARCHIVE_RESOURCES:
+        assert resources[lid].get("Condition") == ARCHIVE_CONDITION, lid
+    # Elsewhere an archive resource is named only under the condition: in the functions' environment, and in the
+    # statements of the roles that write to it (the processors) or rewrite it (erasure).
+    others = {lid: r for lid, r in resources.items() if lid not in ARCHIVE_RESOURCES}
+    for lid, resource in others.items():
+        assert not _named(resource, ARCHIVE_RESOURCES, unless=ARCHIVE_CONDITION), lid
+    assert not _named(template["Globals"], ARCHIVE_RESOURCES, unless=ARCHIVE_CONDITION)
+    referring = {lid for lid, r in others.items() if _named(r, ARCHIVE_RESOURCES)}
+    assert referring == {f"{f}ProcessorRole" for f in FAMILIES} | {"EraseFunctionRole"}
+    assert _named(template["Globals"], ARCHIVE_RESOURCES) == {"ArchiveBucket", *ARCHIVE_STREAMS.values()}
+    outputs = template["Outputs"]
+    for name, output in outputs.items():
+        if output.get("Condition") != ARCHIVE_CONDITION:
+            assert not _named(output, ARCHIVE_RESOURCES, unless=ARCHIVE_CONDITION), name
+    assert outputs["ArchiveBucketName"]["Condition"] == ARCHIVE_CONDITION
+    assert outputs["ArchiveBucketName"]["Value"] == {"Ref": "ArchiveBucket"}
+
+
+def test_one_archive_stream_per_family_into_its_prefix(resources):
+    # The family names are jwh_shared::Family::as_str, the prefixes jwh_shared::archive::family_prefix.
+    rust_names = dict(re.findall(r'Family::(\w+) => "([a-z-]+)"', FAMILY_SOURCE.read_text()))
+    assert rust_names == ARCHIVE_FAMILIES
+    assert set(ARCHIVE_FAMILIES) == set(FAMILIES)
+    streams = {lid for lid, r in resources.items() if r["Type"] == "AWS::KinesisFirehose::DeliveryStream"}
+    assert streams == set(ARCHIVE_STREAMS.values())
+    for family, stream_id in ARCHIVE_STREAMS.items():
+        stream = resources[stream_id]["Properties"]
+        assert stream["DeliveryStreamType"] == "DirectPut", family
+        assert stream["DeliveryStreamEncryptionConfigurationInput"] == {"KeyType": "AWS_OWNED_CMK"}, family
+        assert set(stream) == {"DeliveryStreamType", "DeliveryStreamEncryptionConfigurationInput",
+                               "ExtendedS3DestinationConfiguration"}, family
+        destination = stream["ExtendedS3DestinationConfiguration"]
+        assert destination["BucketARN"] == ARCHIVE_BUCKET_ARN, family
+        assert destination["RoleARN"] == {"Fn::GetAtt": ["ArchiveDeliveryRole", "Arn"]}, family
+        # Its family's name and nothing else: Firehose appends YYYY/MM/DD/HH/ (UTC), where replay looks.
+        assert destination["Prefix"] == f"{ARCHIVE_FAMILIES[family]}/", family
+        # The processor gzips each record; Firehose only concatenates them, with no processing of its own.
+        assert destination["CompressionFormat"] == "UNCOMPRESSED", family
+        assert destination["FileExtension"] == ".jsonl.gz", family
+        assert destination["BufferingHints"] == {"IntervalInSeconds": 900, "SizeInMBs": 128}, family
+        assert not {"ProcessingConfiguration", "DynamicPartitioningConfiguration",
+                    "DataFormatConversionConfiguration"} & set(destination), family
+
+
+def test_archive_bucket_is_private_encrypted_tls_only_unversioned_and_expires_as_asked(template, resources):
+    bucket = resources["ArchiveBucket"]["Properties"]
+    encryption = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption and all(rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] for rule in encryption)
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    # Not versioned: erasure rewrites an object without the user's deliveries, and must leave no older copy.
+    assert "VersioningConfiguration" not in bucket
+    # One expiry rule, over the whole bucket (every family), following ArchiveRetentionDays.
+    rules = bucket["LifecycleConfiguration"]["Rules"]
+    (expiry,) = [r for r in rules if "ExpirationInDays" in r or "ExpirationDate" in r]
+    assert expiry["Id"] == "expire-archive"
+    assert not {"Prefix", "Filter", "TagFilters"} & set(expiry), "the rule covers every family"
+    # At the default (0) the rule is disabled: everything is kept.
+    assert template["Parameters"]["ArchiveRetentionDays"]["Default"] == 0
+    assert _evaluate(expiry, template)["Status"] == "Disabled"
+    assert _evaluate(expiry, template, ArchiveRetentionDays=0)["Status"] == "Disabled"
+    for days in (1, 400):
+        deployed = _evaluate(expiry, template, ArchiveRetentionDays=days)
+        assert (deployed["Status"], deployed["ExpirationInDays"]) == ("Enabled", days)
+
+    policy = resources["ArchiveBucketPolicy"]["Properties"]
+    assert _ref(policy["Bucket"]) == "ArchiveBucket"
+    assert {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [ARCHIVE_BUCKET_ARN, ARCHIVE_OBJECTS],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    } in policy["PolicyDocument"]["Statement"]
+
+
+def test_archive_delivery_role_is_for_firehose_and_the_archive_bucket_only(resources):
+    role = resources["ArchiveDeliveryRole"]
+    # Only Firehose, and only on behalf of this account (the confused-deputy guard Firehose documents).
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [{
+        "Effect": "Allow",
+        "Principal": {"Service": "firehose.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"sts:ExternalId": {"Ref": "AWS::AccountId"}}},
+    }]
+    assert "ManagedPolicyArns" not in role["Properties"]
+    assert _conditional_statements(role) == []
+    for statement in _statements(role):
+        assert statement["Effect"] == "Allow"
+    # What Firehose needs to deliver to S3, on the archive bucket and its objects and nothing else.
+    bucket_and_objects = [ARCHIVE_BUCKET_ARN, ARCHIVE_OBJECTS]
+    assert _grants(role) == {
+        action: bucket_and_objects
+        for action in ("s3:AbortMultipartUpload", "s3:GetBucketLocation", "s3:GetObject", "s3:ListBucket",
+                       "s3:ListBucketMultipartUploads", "s3:PutObject")
+    }
+
+
+def test_retention_parameters_keep_everything_by_default(template):
+    parameters = template["Parameters"]
+    for name in RETENTION_PARAMETERS:
+        parameter = parameters[name]
+        assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 0, 0), name
+        assert "0 keeps everything" in parameter["Description"], name
+    # The records' retention reaches every function (jwh_shared::store::Retention); the archive's is its lifecycle
+    # rule (above).
+    records = {_ref(v) for k, v in GLOBAL_ENV.items() if k.startswith("RETENTION_DAYS_")}
+    assert records == set(RETENTION_PARAMETERS) - {"ArchiveRetentionDays"}
+
+
+def test_only_a_processor_puts_archive_records_and_only_on_its_own_stream(functions, resources):
+    family_of = {processor_id: family for family, (processor_id, _, _) in FAMILIES.items()}
+    role_of = {_role_of(function, resources)[0]: logical_id for logical_id, function in functions.items()}
+    roles = {lid: r for lid, r in resources.items() if r["Type"] == "AWS::IAM::Role"}
+    assert set(roles) == set(role_of) | {"ArchiveDeliveryRole"}
+    for role_id, role in roles.items():
+        grants = _grants(role)
+        firehose = {a: r for a, r in grants.items() if a.startswith("firehose:")}
+        archive_writes = [r for r in grants.get("s3:PutObject", []) if "ArchiveBucket" in json.dumps(r)]
+        logical_id = role_of.get(role_id)
+        if logical_id in family_of:
+            family = family_of[logical_id]
+            assert firehose == {"firehose:PutRecordBatch": [_archive_stream_arn(family)]}, role_id
+            assert archive_writes == [_archive_family_objects(family)], role_id
+        else:
+            assert firehose == {}, role_id
+            if logical_id == "EraseFunction":
+                assert archive_writes == [ARCHIVE_OBJECTS]  # the rewrite of an erased user's deliveries
+            elif role_id != "ArchiveDeliveryRole":
+                assert archive_writes == [], role_id
+
+
+def test_archive_alarm_watches_the_delivery_of_every_stream(resources):
+    alarm = _alarms(resources)["ArchiveDeliveryAlarm"]
+    metrics = alarm["Metrics"]
+    (expression,) = [m for m in metrics if "Expression" in m]
+    assert expression["Expression"] == "MAX(METRICS())"
+    assert expression["ReturnData"] is True
+    stats = [m for m in metrics if m is not expression]
+    assert all(m["ReturnData"] is False for m in stats)
+    watched = []
+    for m in stats:
+        metric = m["MetricStat"]["Metric"]
+        assert (metric["Namespace"], metric["MetricName"]) == ("AWS/Firehose", "DeliveryToS3.DataFreshness")
+        assert m["MetricStat"]["Stat"] == "Maximum"
+        (dimension,) = metric["Dimensions"]
+        assert dimension["Name"] == "DeliveryStreamName"
+        watched.append(_ref(dimension["Value"]))
+    assert sorted(watched) == sorted(ARCHIVE_STREAMS.values()), "each stream once"
+    # The oldest record waits past its buffer, and the alarm fires well before Firehose gives up and drops it.
+    buffer_secs = max(
+        resources[s]["Properties"]["ExtendedS3DestinationConfiguration"]["BufferingHints"]["IntervalInSeconds"]
+        for s in ARCHIVE_STREAMS.values()
+    )
+    window = max(m["MetricStat"]["Period"] for m in stats) * alarm["EvaluationPeriods"]
+    assert buffer_secs < alarm["Threshold"] and alarm["Threshold"] + window < FIREHOSE_RETRY_SECS
+    assert alarm["ComparisonOperator"] in ("GreaterThanThreshold", "GreaterThanOrEqualToThreshold")
+    # No deliveries, no freshness data: quiet, not an outage.
+    assert alarm["TreatMissingData"] == "notBreaching"
 
 
 # --- names and outputs -------------------------------------------------------------------------------------------

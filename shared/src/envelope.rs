@@ -26,6 +26,9 @@ pub mod attr {
     pub const RECEIVED_AT: &str = "received-at";
     /// `s3://bucket/key` of a claim-checked body; absent when the body travels inline.
     pub const CLAIM_CHECK: &str = "claim-check";
+    /// Set by `jwh replay` on a message it re-sends (the replay's id): the processor stores it even if it
+    /// processed that Svix id before, and does not archive it again.
+    pub const REPLAY: &str = "jwh-replay";
 }
 
 /// SQS's maximum message size, body and attributes together.
@@ -282,6 +285,8 @@ pub struct IncomingMessage {
     pub meta: MessageMeta,
     /// The raw Junction body.
     pub body: Vec<u8>,
+    /// Re-sent by a replay ([`attr::REPLAY`]).
+    pub replayed: bool,
 }
 
 impl IncomingMessage {
@@ -306,10 +311,12 @@ impl IncomingMessage {
                 .unwrap_or_else(|_| crate::events::EventType::Unknown(String::new()));
             (t.as_str().into_owned(), t.family())
         })?;
+        let replayed = record.message_attributes.contains_key(attr::REPLAY);
         Ok(Self {
             message_id,
             meta,
             body,
+            replayed,
         })
     }
 }

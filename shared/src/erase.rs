@@ -5,7 +5,13 @@
 //! - every item of the user's partition (`USER#{user}`): summaries, timeseries buckets, workout streams,
 //!   connections and their history, devices, backfills, lab records and their history;
 //! - every catch-all record whose body names the user (and the parts of a large body);
-//! - every claim-check object in the payload bucket whose body names the user.
+//! - every claim-check object in the payload bucket whose body names the user;
+//! - every archived delivery ([`crate::archive`]) that names the user. An archive object holds the deliveries of
+//!   many users (one processor batch per gzip member, many batches per object), so it cannot simply be deleted:
+//!   each object naming the user is read, and written again under its key without the user's deliveries (deleted
+//!   when none is left). The archive bucket is not versioned, so no older copy remains. This reads the whole
+//!   archive (one `GetObject` per object, $0.40 per million objects): `jwh users erase` has no time limit, where
+//!   the data API's `DELETE` may answer 202 on a large archive and need repeating.
 //!
 //! - in the teams named, every lab match review resolved to the user (Junction sends reviews without a user, so
 //!   they live under their team), with its history.
@@ -36,12 +42,20 @@ pub struct Erased {
     pub match_reviews: u64,
     /// Claim-check objects whose body named the user.
     pub payloads: u64,
+    /// Archived deliveries that named the user, removed from their archive objects.
+    pub archived: u64,
+    /// Archive objects rewritten without them (or deleted, when nothing else was left).
+    pub archive_objects: u64,
 }
 
 impl Erased {
     /// Everything removed, counted.
     pub fn total(&self) -> u64 {
-        self.records.values().sum::<u64>() + self.catch_all + self.match_reviews + self.payloads
+        self.records.values().sum::<u64>()
+            + self.catch_all
+            + self.match_reviews
+            + self.payloads
+            + self.archived
     }
 }
 
@@ -172,12 +186,14 @@ impl Store {
         Ok(erased)
     }
 
-    /// Removes everything of `user_id` from the table and, given the payload bucket, its claim-check objects.
+    /// Removes everything of `user_id` from the table and, given the payload bucket, its claim-check objects, and
+    /// given the archive bucket, its archived deliveries.
     pub async fn erase_user(
         &self,
         user_id: &str,
         teams: &[String],
         payloads: Option<(&aws_sdk_s3::Client, &str)>,
+        archive: Option<(&aws_sdk_s3::Client, &str)>,
     ) -> Result<Erased, EraseError> {
         let mut erased = Erased::default();
         // The user's partition: every item, by its keys.
@@ -248,8 +264,84 @@ impl Store {
                 }
             }
         }
+        if let Some((s3, bucket)) = archive {
+            let (deliveries, objects) = erase_archived(s3, bucket, user_id, &needle).await?;
+            erased.archived += deliveries;
+            erased.archive_objects += objects;
+        }
         Ok(erased)
     }
+}
+
+/// Whether an archived delivery names the user: as its `user_id`, or anywhere in its body as a JSON string (a lab
+/// match review names its user in its data).
+fn archived_names(
+    delivery: &crate::archive::ArchivedDelivery,
+    user_id: &str,
+    needle: &str,
+) -> bool {
+    delivery.user_id.as_deref() == Some(user_id)
+        || delivery.body.as_deref().is_some_and(|b| names(b, needle))
+        || delivery
+            .body_bytes()
+            .is_some_and(|b| names(&String::from_utf8_lossy(&b), needle))
+}
+
+/// Rewrites every archive object that names the user without the user's deliveries; (deliveries, objects).
+async fn erase_archived(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    user_id: &str,
+    needle: &str,
+) -> Result<(u64, u64), EraseError> {
+    use crate::archive::{self, ArchiveError};
+    let failed = |e: ArchiveError| EraseError::S3(e.to_string());
+    let (mut deliveries, mut objects) = (0, 0);
+    for family in crate::family::Family::ALL {
+        let listed = archive::list_objects(s3, bucket, &archive::family_prefix(family), None, None)
+            .await
+            .map_err(failed)?;
+        for object in listed {
+            let bytes = archive::read_object(s3, bucket, &object.key)
+                .await
+                .map_err(failed)?;
+            let Ok(mut decoded) = archive::decode_object(&bytes) else {
+                tracing::warn!(key = %object.key, "archive object unreadable; left as it is");
+                continue;
+            };
+            let before = decoded.deliveries.len() + decoded.bad_lines.len();
+            decoded
+                .deliveries
+                .retain(|d| !archived_names(d, user_id, needle));
+            decoded
+                .bad_lines
+                .retain(|l| !names(&String::from_utf8_lossy(l), needle));
+            let left = decoded.deliveries.len() + decoded.bad_lines.len();
+            if left == before {
+                continue;
+            }
+            if left == 0 {
+                s3.delete_object()
+                    .bucket(bucket)
+                    .key(&object.key)
+                    .send()
+                    .await
+                    .map_err(|e| EraseError::S3(s3_code(&e)))?;
+            } else {
+                s3.put_object()
+                    .bucket(bucket)
+                    .key(&object.key)
+                    .content_type("application/x-ndjson")
+                    .body(archive::encode_object(&decoded.deliveries, &decoded.bad_lines).into())
+                    .send()
+                    .await
+                    .map_err(|e| EraseError::S3(s3_code(&e)))?;
+            }
+            deliveries += (before - left) as u64;
+            objects += 1;
+        }
+    }
+    Ok((deliveries, objects))
 }
 
 fn s3_code<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &E) -> String {
@@ -283,7 +375,7 @@ mod tests {
             }
         });
         let store = Store::new(aws_sdk_dynamodb::Client::new(&aws.sdk_config()), "t", 7);
-        let err = store.erase_user("u1", &[], None).await.unwrap_err();
+        let err = store.erase_user("u1", &[], None, None).await.unwrap_err();
         assert!(
             matches!(err, EraseError::Store(StoreError::Throttled(_))),
             "{err}"
@@ -293,7 +385,7 @@ mod tests {
         let failing =
             Stub::new(|_| json_error("com.amazonaws.dynamodb.v20120810#InternalServerError", "x"));
         let store = Store::new(aws_sdk_dynamodb::Client::new(&failing.sdk_config()), "t", 7);
-        assert!(store.erase_user("u1", &[], None).await.is_err());
+        assert!(store.erase_user("u1", &[], None, None).await.is_err());
         assert_eq!(failing.count("BatchWriteItem"), 0);
     }
 }

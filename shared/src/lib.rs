@@ -4,6 +4,7 @@
 //! ([`events`]), where it goes ([`family`]), how it travels through SQS ([`envelope`]), and how its records are
 //! kept in and read back from DynamoDB ([`store`], [`query`]).
 
+pub mod archive;
 pub mod aws;
 pub mod data_api;
 pub mod envelope;

@@ -2,9 +2,12 @@
 //!
 //! Every processor family runs the same steps for each record, concurrently within a bound:
 //! read the envelope (fetching a claim-checked body from S3), skip the message if this family already processed
-//! its Svix id, store its records, then mark it processed. A record that fails is named in `batchItemFailures`
+//! its Svix id, store its records, then mark it processed. At the same time, the batch's deliveries are archived
+//! ([`crate::archive`]) in one Firehose record; if that fails, every message of the batch is failed with it, so that
+//! nothing is acknowledged that the archive does not hold. A record that fails is named in `batchItemFailures`
 //! and retried by SQS alone; after the queue's `maxReceiveCount` it moves to the family's dead-letter queue.
-//! Duplicates and stale versions are outcomes, not errors.
+//! Duplicates and stale versions are outcomes, not errors. A replayed message ([`crate::envelope::attr::REPLAY`])
+//! is stored whether or not it was processed before, and is not archived again.
 //! <https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html#services-sqs-batchfailurereporting>
 
 use std::time::Instant;
@@ -13,11 +16,13 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt as _;
 use tracing::Instrument as _;
 
+use crate::archive::{Archive, ArchiveError, ArchivedDelivery};
 use crate::aws::{ConfigError, env_or, required_env};
 use crate::envelope::{EnvelopeError, IncomingMessage};
 use crate::events::parse_event;
 use crate::family::Family;
 use crate::fetch::{EnqueueError, FetchQueue, WorkItem};
+use crate::store::retention::Retention;
 use crate::store::{Store, StoreError, Written};
 
 /// Default number of records of one batch processed at once.
@@ -40,6 +45,8 @@ pub struct Processor {
     pub fetch: Option<FetchQueue>,
     /// Records of one batch processed at once.
     pub concurrency: usize,
+    /// Where the batch's deliveries are archived; `None` with the archive off.
+    pub archive: Option<Archive>,
 }
 
 /// What processing one message did.
@@ -63,12 +70,16 @@ pub enum ProcessError {
     /// The follow-up fetch (a historical window, a workout stream) could not be enqueued.
     #[error(transparent)]
     Enqueue(#[from] EnqueueError),
+    /// The batch's deliveries could not be archived (the message may be stored; it is retried for the archive).
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
 }
 
 impl Processor {
     /// Builds the processor from the environment, with an SDK configuration already loaded (one for every client
-    /// of the process): `TABLE_NAME` (required), `IDEMPOTENCY_TTL_DAYS`, `BATCH_CONCURRENCY`, and for the backfills
-    /// and summaries families the fetch queue ([`FetchQueue::from_env`]).
+    /// of the process): `TABLE_NAME` (required), `IDEMPOTENCY_TTL_DAYS`, `BATCH_CONCURRENCY`, the retention periods
+    /// ([`Retention::from_env`]), the family's archive stream ([`Archive::from_env`]), and for the backfills and
+    /// summaries families the fetch queue ([`FetchQueue::from_env`]).
     pub fn from_env(family: Family, config: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         let table = required_env("TABLE_NAME")?;
         let ttl = env_or("IDEMPOTENCY_TTL_DAYS", DEFAULT_IDEMPOTENCY_TTL_DAYS)?;
@@ -81,54 +92,122 @@ impl Processor {
         };
         Ok(Self {
             family,
-            store: Store::new(aws_sdk_dynamodb::Client::new(config), table, ttl),
+            store: Store::new(aws_sdk_dynamodb::Client::new(config), table, ttl)
+                .with_retention(Retention::from_env()?),
             s3: crate::aws::s3_client(config),
             fetch,
             concurrency,
+            archive: Archive::from_env(family, config)?,
         })
     }
 
-    /// Processes a batch; the response names exactly the records that failed.
+    /// Processes a batch; the response names exactly the records that failed. The envelopes are read first
+    /// (claim-checked bodies fetched), then the deliveries are archived while their records are stored.
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        let results: Vec<(String, Result<Outcome, ProcessError>)> = futures::stream::iter(
-            event.records,
-        )
-        .map(|record| {
-            let id = record.message_id.clone().unwrap_or_default();
-            let span =
-                tracing::info_span!("message", message_id = %id, family = self.family.as_str());
-            async move { (id, self.handle_record(record).await) }.instrument(span)
-        })
-        .buffer_unordered(self.concurrency)
-        .collect()
-        .await;
+        let read: Vec<(String, Result<IncomingMessage, ProcessError>)> =
+            futures::stream::iter(event.records)
+                .map(|record| {
+                    let id = record.message_id.clone().unwrap_or_default();
+                    async move { (id, Self::read(record, &self.s3).await) }
+                })
+                .buffered(self.concurrency)
+                .collect()
+                .await;
+        let deliveries: Vec<(String, ArchivedDelivery)> = match &self.archive {
+            Some(_) => read
+                .iter()
+                .filter_map(|(id, r)| r.as_ref().ok().map(|m| (id, m)))
+                .filter(|(_, m)| !m.replayed)
+                .map(|(id, m)| (id.clone(), ArchivedDelivery::new(&m.meta, &m.body)))
+                .collect(),
+            None => Vec::new(),
+        };
+        let archived = async {
+            match &self.archive {
+                Some(archive) if !deliveries.is_empty() => {
+                    let batch: Vec<ArchivedDelivery> =
+                        deliveries.iter().map(|(_, d)| d.clone()).collect();
+                    archive.put(&batch).await.map(Some)
+                }
+                _ => Ok(None),
+            }
+        };
+        let stored = futures::stream::iter(read)
+            .map(|(id, msg)| {
+                let span =
+                    tracing::info_span!("message", message_id = %id, family = self.family.as_str());
+                async move {
+                    let result = match msg {
+                        Ok(msg) => self.handle_message(&msg).await,
+                        Err(e) => Err(e),
+                    };
+                    (id, result)
+                }
+                .instrument(span)
+            })
+            .buffer_unordered(self.concurrency)
+            .collect::<Vec<_>>();
+        let (archived, results) = futures::join!(archived, stored);
         let mut response = SqsBatchResponse::default();
         for (id, result) in results {
             if result.is_err() {
                 response.add_failure(id);
             }
         }
+        match archived {
+            Ok(Some(w)) => tracing::info!(
+                deliveries = deliveries.len(),
+                records = w.records,
+                bytes = w.record_bytes,
+                large_objects = w.large_objects,
+                "archived"
+            ),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(deliveries = deliveries.len(), error = %e, "archive failed; the batch is retried");
+                for (id, _) in deliveries {
+                    if !response
+                        .batch_item_failures
+                        .iter()
+                        .any(|f| f.item_identifier == id)
+                    {
+                        response.add_failure(id);
+                    }
+                }
+            }
+        }
         response
     }
 
-    /// Processes one record, logging one line with its outcome (ids, counts and error kinds only).
+    /// Reads a record's envelope, fetching a claim-checked body.
+    async fn read(
+        record: SqsMessage,
+        s3: &aws_sdk_s3::Client,
+    ) -> Result<IncomingMessage, ProcessError> {
+        IncomingMessage::from_record(record, s3).await.map_err(|e| {
+            tracing::error!(outcome = "failed", error = %e, "envelope unreadable");
+            e.into()
+        })
+    }
+
+    /// Processes one record, logging one line with its outcome (ids, counts and error kinds only). Archives
+    /// nothing: that is done per batch ([`Processor::handle_batch`]).
     pub async fn handle_record(&self, record: SqsMessage) -> Result<Outcome, ProcessError> {
+        let msg = Self::read(record, &self.s3).await?;
+        self.handle_message(&msg).await
+    }
+
+    /// Processes one message, logging one line with its outcome.
+    async fn handle_message(&self, msg: &IncomingMessage) -> Result<Outcome, ProcessError> {
         let started = Instant::now();
-        let msg = match IncomingMessage::from_record(record, &self.s3).await {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::error!(outcome = "failed", error = %e, "envelope unreadable");
-                return Err(e.into());
-            }
-        };
-        let result = self.process(&msg).await;
+        let result = self.process(msg).await;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         let meta = &msg.meta;
         match &result {
             Ok(Outcome::Stored(w)) => tracing::info!(
                 svix_id = %meta.svix_id, event_type = %meta.event_type, outcome = if w.items == 0 && w.stale > 0 { "stale" } else { "stored" },
-                items = w.items, stale = w.stale, samples = w.samples, write_units = w.write_units, duration_ms = ms,
-                "processed"
+                items = w.items, stale = w.stale, samples = w.samples, write_units = w.write_units, replayed = msg.replayed,
+                duration_ms = ms, "processed"
             ),
             Ok(Outcome::Duplicate) => tracing::info!(
                 svix_id = %meta.svix_id, event_type = %meta.event_type, outcome = "duplicate", duration_ms = ms, "processed"
@@ -147,7 +226,7 @@ impl Processor {
     /// a failed send is retried with it).
     pub async fn process(&self, msg: &IncomingMessage) -> Result<Outcome, ProcessError> {
         let meta = &msg.meta;
-        if self.store.is_processed(&meta.svix_id, self.family).await? {
+        if !msg.replayed && self.store.is_processed(&meta.svix_id, self.family).await? {
             return Ok(Outcome::Duplicate);
         }
         let mut written = match self.family {
@@ -238,6 +317,120 @@ mod tests {
         call.is("PutItem") && call.body.contains(&format!(r#""pk":{{"S":"{pk}"}}"#))
     }
 
+    fn archiving(aws: &Stub, family: Family) -> Processor {
+        let config = aws.sdk_config();
+        Processor {
+            family,
+            store: Store::new(aws_sdk_dynamodb::Client::new(&config), "t", 7),
+            s3: aws_sdk_s3::Client::new(&config),
+            fetch: None,
+            concurrency: 3,
+            archive: Some(Archive {
+                firehose: aws_sdk_firehose::Client::new(&config),
+                s3: aws_sdk_s3::Client::new(&config),
+                stream: "archive-summaries".into(),
+                bucket: "archive".into(),
+                family,
+            }),
+        }
+    }
+
+    fn replayed(mut record: SqsMessage) -> SqsMessage {
+        record.message_attributes.insert(
+            attr::REPLAY.into(),
+            serde_json::from_value(serde_json::json!({"stringValue": "r1", "dataType": "String"}))
+                .unwrap(),
+        );
+        record
+    }
+
+    /// The deliveries a `PutRecordBatch` call carried.
+    fn archived_ids(call: &jwh_testkit::stub::Call) -> Vec<String> {
+        use base64::Engine as _;
+        let body: serde_json::Value = serde_json::from_str(&call.body).unwrap();
+        body["Records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| {
+                let data = base64::engine::general_purpose::STANDARD
+                    .decode(r["Data"].as_str().unwrap())
+                    .unwrap();
+                crate::archive::decode_object(&data).unwrap().deliveries
+            })
+            .map(|d| d.svix_id)
+            .collect()
+    }
+
+    /// A batch is archived in one record, replayed messages left out; when Firehose refuses it, every message it
+    /// held is failed (stored or not), and a replayed message, not archived, is acknowledged on its own.
+    #[tokio::test]
+    async fn the_archive_is_one_record_per_batch_and_its_failure_fails_the_batch() {
+        let batch = || -> SqsEvent {
+            serde_json::from_value(serde_json::json!({
+                "Records": [record("a", "u1"), record("b", "u2"), replayed(record("c", "u3"))]
+            }))
+            .unwrap()
+        };
+        let accepting = Stub::new(|call| {
+            if call.is("PutRecordBatch") {
+                (
+                    200,
+                    r#"{"FailedPutCount":0,"RequestResponses":[{"RecordId":"1"}]}"#.into(),
+                )
+            } else {
+                ok()
+            }
+        });
+        let response = archiving(&accepting, Family::Summaries)
+            .handle_batch(batch())
+            .await;
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+        let puts: Vec<_> = accepting
+            .calls()
+            .into_iter()
+            .filter(|c| c.is("PutRecordBatch"))
+            .collect();
+        assert_eq!(puts.len(), 1);
+        let mut ids = archived_ids(&puts[0]);
+        ids.sort();
+        assert_eq!(ids, ["msg_a", "msg_b"]);
+        // The replayed message skipped the duplicate check: two marker reads, for a and b.
+        assert_eq!(accepting.count("GetItem"), 2);
+
+        let refusing = Stub::new(|call| {
+            if call.is("PutRecordBatch") {
+                json_error("ServiceUnavailableException", "slow down")
+            } else {
+                ok()
+            }
+        });
+        let response = archiving(&refusing, Family::Summaries)
+            .handle_batch(batch())
+            .await;
+        let mut failed: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        failed.sort();
+        assert_eq!(failed, ["a", "b"]);
+
+        // Some records failing on every attempt fail the batch too, after the attempts.
+        let partial = Stub::new(|call| {
+            if call.is("PutRecordBatch") {
+                (200, r#"{"FailedPutCount":1,"RequestResponses":[{"ErrorCode":"ServiceUnavailableException"}]}"#.into())
+            } else {
+                ok()
+            }
+        });
+        let response = archiving(&partial, Family::Summaries)
+            .handle_batch(batch())
+            .await;
+        assert_eq!(response.batch_item_failures.len(), 2);
+        assert_eq!(partial.count("PutRecordBatch"), 3);
+    }
+
     /// DynamoDB throttles the writes of one user's record (past the SDK's own retries): exactly that message
     /// fails, the others are stored and acknowledged.
     #[tokio::test]
@@ -261,6 +454,7 @@ mod tests {
             s3: aws_sdk_s3::Client::new(&config),
             fetch: None,
             concurrency: 3,
+            archive: None,
         };
         let event: SqsEvent = serde_json::from_value(serde_json::json!({
             "Records": [record("a", "fast"), record("b", "slow"), record("c", "quick")]
@@ -335,6 +529,7 @@ mod tests {
             s3: aws_sdk_s3::Client::new(&config),
             fetch: None,
             concurrency: 1,
+            archive: None,
         };
         let body = serde_json::json!({
             "event_type": "daily.data.heartrate.created", "user_id": "u1",

@@ -178,6 +178,7 @@ impl Env {
             s3: support::s3(&self.config),
             fetch: Some(self.queue.clone()),
             concurrency: 4,
+            archive: None,
         }
     }
 

@@ -120,7 +120,7 @@ async fn erasing_a_user_leaves_nothing_of_them_and_touches_no_one_else() {
 
     let teams = vec![FIXTURE_TEAM.to_owned()];
     let erased = store
-        .erase_user(&gone, &teams, Some((&s3, &bucket)))
+        .erase_user(&gone, &teams, Some((&s3, &bucket)), None)
         .await
         .unwrap();
 
@@ -181,7 +181,93 @@ async fn erasing_a_user_leaves_nothing_of_them_and_touches_no_one_else() {
 
     // Again: nothing left to remove.
     let again = store
-        .erase_user(&gone, &teams, Some((&s3, &bucket)))
+        .erase_user(&gone, &teams, Some((&s3, &bucket)), None)
+        .await
+        .unwrap();
+    assert_eq!(again.total(), 0);
+}
+
+/// The archive holds many users' deliveries per object: erasure rewrites each object naming the user without
+/// their deliveries (deletes it when nothing else is left) and leaves every other object byte for byte.
+#[tokio::test]
+async fn erasing_a_user_rewrites_the_archive_objects_that_name_them() {
+    use jwh_shared::archive::{self, ArchivedDelivery};
+
+    let config = support::sdk_config().await;
+    let table = support::create_table(&config).await;
+    let bucket = support::create_bucket(&config).await;
+    let s3 = support::s3(&config);
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&config), table, 7);
+    let (gone, kept) = (support::unique("erase-me"), support::unique("keep-me"));
+    let delivery = |user: &str, i: usize| {
+        let body = if i.is_multiple_of(2) {
+            format!(
+                r#"{{"event_type":"daily.data.sleep.created","user_id":"{user}","data":{{"id":"s{i}"}}}}"#
+            )
+        } else {
+            // Named only inside the body, as a match review names the user it resolved to.
+            format!(
+                r#"{{"event_type":"labtest.match_review.updated","data":{{"resolved_user_id":"{user}"}}}}"#
+            )
+        };
+        ArchivedDelivery::new(
+            &meta_for(&format!("msg_{user}_{i}"), body.as_bytes()),
+            body.as_bytes(),
+        )
+    };
+    let member = |ds: Vec<ArchivedDelivery>| archive::encode(&ds).records.remove(0);
+    let mixed = [
+        member(vec![delivery(&gone, 0), delivery(&kept, 0)]),
+        member(vec![delivery(&kept, 1), delivery(&gone, 1)]),
+    ]
+    .concat();
+    let only_gone = member(vec![delivery(&gone, 2)]);
+    let only_kept = member(vec![delivery(&kept, 2), delivery(&kept, 3)]);
+    let keys = [
+        "summaries/2026/12/02/10/mixed.jsonl.gz",
+        "lab/2026/12/02/10/gone.jsonl.gz",
+        "summaries/2026/12/02/11/kept.jsonl.gz",
+    ];
+    for (key, bytes) in keys.iter().zip([&mixed, &only_gone, &only_kept]) {
+        s3.put_object()
+            .bucket(&bucket)
+            .key(*key)
+            .body(bytes.clone().into())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let erased = store
+        .erase_user(&gone, &[], None, Some((&s3, &bucket)))
+        .await
+        .unwrap();
+    assert_eq!((erased.archived, erased.archive_objects), (3, 2));
+    assert_eq!(erased.total(), 3);
+
+    let left = objects(&s3, &bucket).await;
+    assert_eq!(left, [keys[0], keys[2]]);
+    let read = |key: &'static str| {
+        let s3 = s3.clone();
+        let bucket = bucket.clone();
+        async move { archive::read_object(&s3, &bucket, key).await.unwrap() }
+    };
+    let rewritten = archive::decode_object(&read(keys[0]).await).unwrap();
+    let ids: Vec<&str> = rewritten
+        .deliveries
+        .iter()
+        .map(|d| d.svix_id.as_str())
+        .collect();
+    assert_eq!(ids, [format!("msg_{kept}_0"), format!("msg_{kept}_1")]);
+    assert_eq!(rewritten.deliveries[1].body, delivery(&kept, 1).body);
+    assert_eq!(
+        read(keys[2]).await,
+        only_kept,
+        "an object not naming the user is not touched"
+    );
+
+    let again = store
+        .erase_user(&gone, &[], None, Some((&s3, &bucket)))
         .await
         .unwrap();
     assert_eq!(again.total(), 0);

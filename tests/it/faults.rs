@@ -351,6 +351,7 @@ fn processor(config: &SdkConfig, table: &str, family: Family) -> Processor {
         s3: support::s3(config),
         fetch: None,
         concurrency: 4,
+        archive: None,
     }
 }
 

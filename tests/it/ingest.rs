@@ -180,6 +180,7 @@ async fn a_two_mib_timeseries_body_travels_through_the_claim_check_and_is_stored
         s3: support::s3(&env.config),
         fetch: None,
         concurrency: 1,
+        archive: None,
     };
     let response = processor
         .handle_batch(support::sqs_event(vec![record]))

@@ -112,6 +112,7 @@ fn processor(config: &SdkConfig, store: &Store, family: Family, concurrency: usi
         s3: support::s3(config),
         fetch: None,
         concurrency,
+        archive: None,
     }
 }
 

@@ -40,6 +40,7 @@ impl Env {
             s3: support::s3(&self.config),
             fetch: None,
             concurrency: 4,
+            archive: None,
         }
     }
 
@@ -653,6 +654,7 @@ async fn dynamodb_unreachable_fails_every_record_for_retry() {
         s3: support::s3(&env.config),
         fetch: None,
         concurrency: 2,
+        archive: None,
     };
     let body = fixture("daily.data.activity.created");
     let meta = meta_for("msg_x", &body);

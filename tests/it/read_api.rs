@@ -442,8 +442,15 @@ async fn an_erasure_not_finished_in_time_answers_202_and_a_second_request_finish
     populate(&store, &s3, &bucket, &user).await;
     let path = format!("/users/{user}");
     let payloads = Some((&s3, bucket.as_str()));
-    let cut_short =
-        jwh_shared::data_api::erase(&store, &path, &[], payloads, std::time::Duration::ZERO).await;
+    let cut_short = jwh_shared::data_api::erase(
+        &store,
+        &path,
+        &[],
+        payloads,
+        None,
+        std::time::Duration::ZERO,
+    )
+    .await;
     assert_eq!(cut_short.status, 202, "{}", cut_short.body);
     assert_eq!(cut_short.body["complete"], false);
     let finished = jwh_shared::data_api::erase(
@@ -451,6 +458,7 @@ async fn an_erasure_not_finished_in_time_answers_202_and_a_second_request_finish
         &path,
         &[],
         payloads,
+        None,
         std::time::Duration::from_secs(60),
     )
     .await;
@@ -463,6 +471,7 @@ async fn an_erasure_not_finished_in_time_answers_202_and_a_second_request_finish
         "/v2/users",
         &[],
         payloads,
+        None,
         std::time::Duration::from_secs(1),
     )
     .await;

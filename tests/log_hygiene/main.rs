@@ -96,6 +96,7 @@ fn no_log_line_holds_a_secret_a_signature_or_health_data() {
                     s3: support::s3(&config),
                     fetch: None,
                     concurrency: 1,
+                    archive: None,
                 };
                 let record = sqs_record("m", &meta, std::str::from_utf8(&body).unwrap(), None);
                 let response = processor.handle_batch(sqs_event(vec![record])).await;
@@ -111,6 +112,7 @@ fn no_log_line_holds_a_secret_a_signature_or_health_data() {
                 s3: support::s3(&config),
                 fetch: None,
                 concurrency: 1,
+                archive: None,
             };
             let response = processor
                 .handle_batch(sqs_event(vec![sqs_record(

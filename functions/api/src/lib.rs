@@ -77,12 +77,13 @@ pub struct Api {
     prefix: String,
     s3: aws_sdk_s3::Client,
     bucket: Option<String>,
+    archive: Option<String>,
 }
 
 impl Api {
     /// Builds the clients once, from the function's environment: `TABLE_NAME`, `API_PREFIX` (default `/data`),
     /// `DATA_PRIORITY` ([`Priorities::parse`]; a deployment whose orders do not parse does not start), and
-    /// `PAYLOAD_BUCKET` (for erasure's claim-check objects).
+    /// `PAYLOAD_BUCKET` (for erasure's claim-check objects) and `ARCHIVE_BUCKET` (its archived deliveries).
     pub async fn from_env() -> Result<Self, lambda_runtime::Error> {
         let config = jwh_shared::aws::lambda_config()?;
         let table = required_env("TABLE_NAME")?;
@@ -97,7 +98,18 @@ impl Api {
             std::env::var("PAYLOAD_BUCKET")
                 .ok()
                 .filter(|b| !b.is_empty()),
+        )
+        .with_archive(
+            std::env::var(jwh_shared::archive::BUCKET_ENV)
+                .ok()
+                .filter(|b| !b.is_empty()),
         ))
+    }
+
+    /// The same API, erasure also removing a user's deliveries from the archive bucket when given.
+    pub fn with_archive(mut self, bucket: Option<String>) -> Self {
+        self.archive = bucket;
+        self
     }
 
     /// An API over `store`; erasure removes claim-check objects from `payloads` when given.
@@ -114,6 +126,7 @@ impl Api {
             prefix: prefix.into(),
             s3,
             bucket: payloads,
+            archive: None,
         }
     }
 
@@ -132,11 +145,13 @@ impl Api {
             }
             "DELETE" => {
                 let payloads = self.bucket.as_deref().map(|b| (&self.s3, b));
+                let archive = self.archive.as_deref().map(|b| (&self.s3, b));
                 Box::pin(data_api::erase(
                     &self.store,
                     &call.path,
                     &call.query,
                     payloads,
+                    archive,
                     ERASE_WITHIN,
                 ))
                 .await

@@ -164,7 +164,8 @@ impl Fetcher {
         };
         let timeout = Duration::from_secs(env_or("FETCH_REQUEST_TIMEOUT_SECS", 20u64)?);
         Ok(Fetcher {
-            store: Store::new(aws_sdk_dynamodb::Client::new(&config), table, 7),
+            store: Store::new(aws_sdk_dynamodb::Client::new(&config), table, 7)
+                .with_retention(jwh_shared::store::retention::Retention::from_env()?),
             queue,
             api: DataApi::new(&base_url, key, retry, timeout),
         })

@@ -26,6 +26,7 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use hmac::{Hmac, KeyInit, Mac};
 use jwh_ingest::handler::{Ingest, SigningSecrets};
+use jwh_shared::archive::ArchivedDelivery;
 use jwh_shared::data_api::{grouped_page, served};
 use jwh_shared::envelope::MessageMeta;
 use jwh_shared::events::{Resource, parse_event, peek_event_type};
@@ -109,6 +110,7 @@ fn processor(family: Family) -> Processor {
         s3: aws_sdk_s3::Client::new(&config),
         fetch: None,
         concurrency: 8,
+        archive: None,
     }
 }
 
@@ -366,6 +368,43 @@ fn print_ratios(rt: &tokio::runtime::Runtime, inputs: &Inputs) {
                 },
             ),
             (|| (), |()| parse_values(&batch.bodies)),
+        );
+    }
+    // The archive: one processor batch of ten summary deliveries encoded as its Firehose record (JSON lines,
+    // gzip), beside serializing the same lines without compression.
+    if let Some(batch) = inputs.batches.iter().find(|b| b.name.contains("summary")) {
+        let deliveries: Vec<ArchivedDelivery> = batch
+            .bodies
+            .iter()
+            .enumerate()
+            .map(|(i, body)| {
+                let meta = MessageMeta {
+                    svix_id: format!("msg_{i}"),
+                    event_type: "daily.data.sleep.created".into(),
+                    family: Family::Summaries,
+                    svix_timestamp: 1_764_670_000,
+                    received_at_ms: 1_764_670_000_000,
+                };
+                ArchivedDelivery::new(&meta, body)
+            })
+            .collect();
+        ratios.measure(
+            &format!("archive record, {} / JSON lines uncompressed", batch.name),
+            200,
+            (
+                || (),
+                |()| {
+                    black_box(jwh_shared::archive::encode(black_box(&deliveries)));
+                },
+            ),
+            (
+                || (),
+                |()| {
+                    for d in &deliveries {
+                        black_box(serde_json::to_vec(black_box(d)).unwrap());
+                    }
+                },
+            ),
         );
     }
     // The read side: a grouped page of a day of 5 s heart rate from two sources, beside decoding the same items

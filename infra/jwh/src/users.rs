@@ -36,6 +36,10 @@ pub struct DeleteArgs {
     /// searched.
     #[arg(long)]
     payload_bucket: Option<String>,
+    /// The archive bucket (ARCHIVE_BUCKET, else .dev/stack.env): the user's archived deliveries are removed from
+    /// it, each archive object naming the user rewritten without them. Without one, the archive is not searched.
+    #[arg(long)]
+    archive_bucket: Option<String>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -53,19 +57,28 @@ pub fn run(command: UsersCommand) -> Result<Exit, CliError> {
             let bucket = args
                 .payload_bucket
                 .or_else(|| setting("PAYLOAD_BUCKET", stack.as_ref()));
+            let archive = args
+                .archive_bucket
+                .or_else(|| setting(jwh_shared::archive::BUCKET_ENV, stack.as_ref()))
+                .filter(|b| !b.trim().is_empty());
             let erased = block_on(async {
                 let store = store(table, stack.as_ref()).await;
                 let config = crate::stack_env::sdk_config(stack.as_ref()).await;
                 let s3 = jwh_shared::aws::s3_client(&config);
                 store
-                    .erase_user(&args.user, &args.team, bucket.as_deref().map(|b| (&s3, b)))
+                    .erase_user(
+                        &args.user,
+                        &args.team,
+                        bucket.as_deref().map(|b| (&s3, b)),
+                        archive.as_deref().map(|b| (&s3, b)),
+                    )
                     .await
             })?
             .map_err(|e| CliError::Failed(format!("{e} (run again to finish)")))?;
             if args.json {
                 crate::print_lines(&[&erased]);
             } else {
-                print!("{}", report(&erased, bucket.is_some()));
+                print!("{}", report(&erased, bucket.is_some(), archive.is_some()));
             }
             Ok(Exit::Success)
         }
@@ -73,7 +86,7 @@ pub fn run(command: UsersCommand) -> Result<Exit, CliError> {
 }
 
 /// The report, one line per kind of thing removed.
-pub fn report(erased: &Erased, searched_s3: bool) -> String {
+pub fn report(erased: &Erased, searched_s3: bool, searched_archive: bool) -> String {
     let mut out = String::new();
     for (kind, n) in &erased.records {
         out.push_str(&format!("{kind:<18} {n}\n"));
@@ -87,6 +100,14 @@ pub fn report(erased: &Erased, searched_s3: bool) -> String {
         out.push_str(&format!("{:<18} {}\n", "payloads", erased.payloads));
     } else {
         out.push_str("payloads           not searched (no payload bucket)\n");
+    }
+    if searched_archive {
+        out.push_str(&format!(
+            "{:<18} {} (from {} archive objects, rewritten without them)\n",
+            "archived", erased.archived, erased.archive_objects
+        ));
+    } else {
+        out.push_str("archived           not searched (no archive bucket)\n");
     }
     out.push_str(&format!("{:<18} {}\n", "total", erased.total()));
     out
@@ -103,8 +124,10 @@ mod tests {
             catch_all: 1,
             match_reviews: 0,
             payloads: 2,
+            archived: 4,
+            archive_objects: 3,
         };
-        let text = report(&erased, true);
+        let text = report(&erased, true, true);
         assert_eq!(
             text.lines()
                 .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
@@ -115,9 +138,11 @@ mod tests {
                 "catch_all 1",
                 "match_reviews 0",
                 "payloads 2",
-                "total 11"
+                "archived 4 (from 3 archive objects, rewritten without them)",
+                "total 15"
             ]
         );
-        assert!(report(&erased, false).contains("not searched"));
+        assert!(report(&erased, false, true).contains("payloads           not searched"));
+        assert!(report(&erased, true, false).contains("archived           not searched"));
     }
 }

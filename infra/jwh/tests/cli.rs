@@ -464,6 +464,7 @@ fn query_dlq_and_replay_against_moto() {
             "catch_all 0",
             "match_reviews 0",
             "payloads not searched (no payload bucket)",
+            "archived not searched (no archive bucket)",
             "total 2"
         ]
     );

@@ -410,6 +410,7 @@ pub async fn erase(
     path: &str,
     query: &[(String, String)],
     payloads: Option<(&aws_sdk_s3::Client, &str)>,
+    archive: Option<(&aws_sdk_s3::Client, &str)>,
     within: std::time::Duration,
 ) -> Reply {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -424,7 +425,12 @@ pub async fn erase(
         .filter(|(k, v)| k == "team_id" && !v.is_empty())
         .map(|(_, v)| v.clone())
         .collect();
-    match tokio::time::timeout(within, store.erase_user(&user_id, &teams, payloads)).await {
+    match tokio::time::timeout(
+        within,
+        store.erase_user(&user_id, &teams, payloads, archive),
+    )
+    .await
+    {
         Ok(Ok(erased)) => Reply::ok(json!({
             "user_id": user_id,
             "complete": true,
@@ -1002,6 +1008,7 @@ mod tests {
             &store,
             "/users/u1",
             &[],
+            None,
             None,
             std::time::Duration::from_secs(5),
         )

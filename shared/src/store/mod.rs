@@ -67,6 +67,7 @@
 //! sorts within its hour). See [`crate::query`].
 
 pub mod plan;
+pub mod retention;
 pub mod time;
 pub mod version;
 mod writers;
@@ -331,6 +332,7 @@ pub struct Store {
     client: aws_sdk_dynamodb::Client,
     table: String,
     idempotency_ttl_secs: i64,
+    retention: retention::Retention,
 }
 
 /// What a write did.
@@ -366,7 +368,14 @@ impl Store {
             client,
             table: table.into(),
             idempotency_ttl_secs: i64::from(idempotency_ttl_days) * 86_400,
+            retention: retention::Retention::KEEP,
         }
+    }
+
+    /// The same store, stamping every item it writes with its expiry under `retention`.
+    pub fn with_retention(mut self, retention: retention::Retention) -> Self {
+        self.retention = retention;
+        self
     }
 
     /// The table name.

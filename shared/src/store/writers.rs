@@ -106,7 +106,8 @@ impl Store {
     }
 
     /// PutItem; with a version, only over an older or equal one.
-    async fn put(&self, item: Item, version: Option<&str>) -> Result<Written, StoreError> {
+    async fn put(&self, mut item: Item, version: Option<&str>) -> Result<Written, StoreError> {
+        self.retention.stamp(&mut item);
         let mut req = self
             .client
             .put_item()
@@ -192,11 +193,14 @@ impl Store {
                 }
                 Merge::TooLarge { bytes } => return Err(StoreError::TooLarge(bytes)),
                 Merge::Put {
-                    item,
+                    mut item,
                     expected_rev,
                     stale,
                     ..
-                } => (item, expected_rev, stale),
+                } => {
+                    self.retention.stamp(&mut item);
+                    (item, expected_rev, stale)
+                }
             };
             let put = self
                 .client
