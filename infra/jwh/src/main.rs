@@ -3,6 +3,7 @@
 //! This file holds the command line (clap), the dispatch, and the exit codes; each command's logic lives in its
 //! own module as plain functions, tested there.
 
+mod archive_replay;
 mod backfill;
 mod dlq;
 mod exit;
@@ -267,26 +268,61 @@ struct DlqRedriveArgs {
     family: Option<jwh_shared::family::Family>,
 }
 
-/// Re-route catch-all records whose bodies now parse as a known event of another family.
+/// Re-run deliveries: from the archive (--archive), or catch-all records whose bodies now parse.
 ///
-/// Each is sent to its family's queue (QUEUE_URL_<FAMILY>, else .dev/stack.env) with its original svix-id,
-/// svix-timestamp and received-at attributes, and the event type and family it now has. Bodies the catch-all
-/// record did not keep, and bodies over the SQS limit, are skipped with a note. Prints one line per message and
-/// the counts per family.
+/// With --archive: reads the archive bucket (ARCHIVE_BUCKET, else .dev/stack.env) for the deliveries selected by
+/// --family, --event-type, --user and a receive-time range (--since/--until, RFC 3339 or a date), each once, and
+/// sends them through the same queues as live webhooks, to the family their body routes to today, with their
+/// original Svix id, timestamp and receive time. The processors store them again even if they processed them
+/// before (the writers are versioned: what a fix changes is rewritten, the rest stays as it is). Read --dry-run's
+/// counts and estimate first. At most --rate messages a second; an interrupted run continues where it stopped when
+/// run again with the same selection (the state file records the archive objects done).
+///
+/// Without --archive: catch-all records whose event type is now known are sent to their family's queue
+/// (QUEUE_URL_<FAMILY>, else .dev/stack.env) with their original attributes; bodies the record did not keep, and
+/// bodies over the SQS limit, are skipped with a note. Prints one line per message and the counts per family.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Exit codes: 0 done (skips are not failures); 1 the table could not be read or a send failed; 2 usage error (no table name)."
+    after_help = "Exit codes: 0 done (skips are not failures); 1 the table or archive could not be read or a send failed (run again to finish); 2 usage error (no table or archive bucket, a bad time)."
 )]
 struct ReplayArgs {
-    /// Only records whose event type starts with this (`daily.data.`, `labtest.order`).
+    /// Replay from the archive of every verified delivery, not from the catch-all records.
+    #[arg(long)]
+    archive: bool,
+    /// Only event types starting with this (`daily.data.`, `labtest.order`).
     #[arg(long)]
     event_type: Option<String>,
-    /// Print what would be sent, send nothing.
+    /// Print what would be sent (with --archive: counts per event type and an estimate), send nothing.
     #[arg(long)]
     dry_run: bool,
-    /// DynamoDB table name.
+    /// DynamoDB table name (catch-all replay).
     #[arg(long, env = "TABLE_NAME")]
     table: Option<String>,
+    /// --archive: only this family, as archived (repeatable; connections, backfills, summaries, timeseries, lab,
+    /// catch-all).
+    #[arg(long, requires = "archive")]
+    family: Vec<jwh_shared::family::Family>,
+    /// --archive: only deliveries naming this Junction user.
+    #[arg(long, requires = "archive")]
+    user: Option<String>,
+    /// --archive: only deliveries received at or after this time (RFC 3339, or a date: midnight UTC).
+    #[arg(long, requires = "archive")]
+    since: Option<String>,
+    /// --archive: only deliveries received at or before this time (RFC 3339, or a date: midnight UTC).
+    #[arg(long, requires = "archive")]
+    until: Option<String>,
+    /// --archive: messages per second at most, so that live webhooks keep their share of the processors.
+    #[arg(long, default_value_t = 50.0, requires = "archive")]
+    rate: f64,
+    /// --archive: the state file of this replay (default: jwh-replay-<hash of the selection>.state here).
+    #[arg(long, requires = "archive")]
+    state: Option<PathBuf>,
+    /// --archive: hours after its receipt that a delivery may have been archived (it waited in a queue).
+    #[arg(long, default_value_t = 24, requires = "archive")]
+    lag_hours: i64,
+    /// --archive: the archive bucket (ARCHIVE_BUCKET, else .dev/stack.env).
+    #[arg(long, requires = "archive")]
+    bucket: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -439,6 +475,7 @@ fn run(command: Command) -> Result<Exit, CliError> {
                 exit
             })
         }
+        Command::Replay(args) if args.archive => replay_archive(args),
         Command::Replay(args) => {
             let stack = StackEnv::load()?;
             let table = table_name(args.table, stack.as_ref())?;
@@ -471,6 +508,101 @@ fn run(command: Command) -> Result<Exit, CliError> {
             })?
         }
     }
+}
+
+/// `jwh replay --archive`.
+fn replay_archive(args: ReplayArgs) -> Result<Exit, CliError> {
+    let stack = StackEnv::load()?;
+    let bucket = args
+        .bucket
+        .or_else(|| stack_env::setting(jwh_shared::archive::BUCKET_ENV, stack.as_ref()))
+        .filter(|b| !b.trim().is_empty())
+        .ok_or_else(|| {
+            CliError::Usage(
+                "no archive bucket: pass --bucket, set ARCHIVE_BUCKET (the stack's ArchiveBucketName output), or start the local stack"
+                    .into(),
+            )
+        })?;
+    let time = |flag: &str, value: Option<String>| -> Result<_, CliError> {
+        value
+            .map(|v| {
+                jwh_shared::store::time::parse_instant(&v).ok_or_else(|| {
+                    CliError::Usage(format!("--{flag} {v:?} is not a time (RFC 3339 or a date)"))
+                })
+            })
+            .transpose()
+    };
+    if args.rate.is_nan() || args.rate <= 0.0 {
+        return Err(CliError::Usage("--rate must be above 0".into()));
+    }
+    let selection = archive_replay::Selection {
+        families: args.family,
+        event_type: args.event_type,
+        user: args.user,
+        since: time("since", args.since)?,
+        until: time("until", args.until)?,
+        lag: chrono::Duration::hours(args.lag_hours.max(0)),
+    };
+    let options = archive_replay::Options {
+        dry_run: args.dry_run,
+        rate: args.rate,
+        run_id: format!("replay-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")),
+        payload_bucket: stack_env::setting("PAYLOAD_BUCKET", stack.as_ref()),
+    };
+    let mut state = if args.dry_run {
+        archive_replay::State::in_memory()
+    } else {
+        let path = args.state.unwrap_or_else(|| selection.default_state_file());
+        archive_replay::State::load(&path, &selection).map_err(CliError::Usage)?
+    };
+    if let Some(path) = state.path()
+        && !state.done.is_empty()
+    {
+        eprintln!(
+            "resuming: {} archive objects already replayed ({})",
+            state.done.len(),
+            path.display()
+        );
+    }
+    let report = block_on(async {
+        let config = stack_env::sdk_config(stack.as_ref()).await;
+        let objects = archive_replay::S3Objects {
+            s3: jwh_shared::aws::s3_client(&config),
+            bucket,
+        };
+        let sqs = queues::Sqs(aws_sdk_sqs::Client::new(&config));
+        let progress = send::progress_bar(0);
+        let report = archive_replay::run(
+            &objects,
+            &sqs,
+            &selection,
+            &options,
+            &mut state,
+            |family| queues::queue_url(family, stack.as_ref()),
+            &progress,
+        )
+        .await;
+        progress.finish_and_clear();
+        report
+    })?
+    .map_err(CliError::Failed)?;
+    for problem in &report.problems {
+        println!("{problem}");
+    }
+    print!("{}", report.render(&options));
+    if let Some(path) = state.path() {
+        println!(
+            "state: {} ({} of {} objects done; delete it to replay them again)",
+            path.display(),
+            state.done.len(),
+            report.objects
+        );
+    }
+    Ok(if report.failed > 0 {
+        Exit::Failure
+    } else {
+        Exit::Success
+    })
 }
 
 /// The table from `--table` (or `TABLE_NAME`, which clap reads), else the stack file.

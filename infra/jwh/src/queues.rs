@@ -4,7 +4,10 @@
 use std::collections::HashMap;
 
 use aws_sdk_sqs::error::DisplayErrorContext;
-use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{
+    MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName,
+    SendMessageBatchRequestEntry,
+};
 use jwh_shared::family::Family;
 
 use crate::stack_env::{StackEnv, setting};
@@ -64,6 +67,19 @@ pub trait Queues {
         body: &str,
         attributes: &HashMap<String, MessageAttributeValue>,
     ) -> Result<(), String>;
+    /// Sends up to 10 messages in one request (SQS bills it as one); one result per message, in order. By
+    /// default, one `send` each.
+    async fn send_batch(
+        &self,
+        url: &str,
+        messages: &[(String, HashMap<String, MessageAttributeValue>)],
+    ) -> Vec<Result<(), String>> {
+        let mut out = Vec::with_capacity(messages.len());
+        for (body, attributes) in messages {
+            out.push(self.send(url, body, attributes).await);
+        }
+        out
+    }
     /// Deletes a received message.
     async fn delete(&self, url: &str, receipt_handle: &str) -> Result<(), String>;
     /// Makes a received message visible again at once.
@@ -141,6 +157,56 @@ impl Queues for Sqs {
             .await
             .map_err(message)?;
         Ok(())
+    }
+
+    async fn send_batch(
+        &self,
+        url: &str,
+        messages: &[(String, HashMap<String, MessageAttributeValue>)],
+    ) -> Vec<Result<(), String>> {
+        let entries: Result<Vec<_>, _> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, (body, attributes))| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(body)
+                    .set_message_attributes(Some(attributes.clone()))
+                    .build()
+            })
+            .collect();
+        let entries = match entries {
+            Ok(e) => e,
+            Err(e) => return messages.iter().map(|_| Err(e.to_string())).collect(),
+        };
+        match self
+            .0
+            .send_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let mut results: Vec<Result<(), String>> = vec![Ok(()); messages.len()];
+                for failed in out.failed() {
+                    if let Ok(i) = failed.id().parse::<usize>()
+                        && i < results.len()
+                    {
+                        results[i] = Err(format!(
+                            "{}: {}",
+                            failed.code(),
+                            failed.message().unwrap_or_default()
+                        ));
+                    }
+                }
+                results
+            }
+            Err(e) => {
+                let e = message(e);
+                messages.iter().map(|_| Err(e.clone())).collect()
+            }
+        }
     }
 
     async fn delete(&self, url: &str, receipt_handle: &str) -> Result<(), String> {

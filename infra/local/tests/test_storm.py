@@ -16,6 +16,11 @@ KSUID would be versioned by the time each copy was received, and the last copy r
 replaced by a value found nowhere else (the same for every delivery of a sample), so that the log check can look
 for it.
 
+Then the archive: every delivery of the reference run is in the archive bucket byte for byte; its records are
+wiped (every item the run left: the user's and the team's partitions, its catch-all records, its processed-message
+markers), `jwh replay --archive` re-sends the run's slice of the archive (its receive-time window), and once the
+queues drain, the state is again that of one in-order delivery.
+
 Then the logs of the whole session (moto, the functions under cargo lambda watch, the bridge) are read and
 checked: no signing secret, no signature sent, no sample value and no lab result or other text of the bodies.
 """
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import gzip
 import concurrent.futures
 import copy
 import datetime as dt
@@ -190,9 +196,11 @@ def storm(stack, aws, jwh):
     ref = Run(stack["WEBHOOK_SECRET"], REF_USER, REF_TEAM, REF_RUN, t0)
     storm = Run(stack["WEBHOOK_SECRET"], STORM_USER, STORM_TEAM, STORM_RUN, t0)
 
-    started = time.monotonic()
+    started, ref_from = time.monotonic(), dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
     ref_statuses = [post(stack["WEBHOOK_URL"], raw, headers) for _, raw, headers in ref.requests]
+    ref_until = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)
     record_timing(f"storm: reference run, {len(ref.requests)} deliveries in order", time.monotonic() - started)
+    time.sleep(1.5)  # the storm's deliveries are received after the reference run's window
 
     deliveries = [r for r in storm.requests for _ in range(COPIES)]
     random.Random(SEED).shuffle(deliveries)
@@ -206,6 +214,7 @@ def storm(stack, aws, jwh):
     record_timing("storm: drain", time.monotonic() - started)
     return {
         "ref": ref, "storm": storm, "ref_statuses": ref_statuses, "storm_statuses": storm_statuses,
+        "ref_window": (ref_from, ref_until),
         "dead_before": dead_before, "dead_after": dead_letter_counts(sqs, stack, families),
     }
 
@@ -249,6 +258,82 @@ def test_the_storm_leaves_the_state_of_one_in_order_delivery(storm, jwh):
 
 def test_the_storm_sent_nothing_to_a_dead_letter_queue(storm):
     assert storm["dead_after"] == storm["dead_before"]
+
+
+# --- archive, wipe, replay ------------------------------------------------------------------------------------------
+
+
+def archived(s3, bucket: str, ids: set[str]) -> dict[str, dict]:
+    """The archived deliveries of these Svix ids, by id (the first copy of each), read from every archive object."""
+    out: dict[str, dict] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for obj in page.get("Contents", []):
+            data = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+            text = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data  # every gzip member, concatenated
+            for line in text.splitlines():
+                delivery = json.loads(line)
+                if delivery["svix_id"] in ids:
+                    out.setdefault(delivery["svix_id"], delivery)
+    return out
+
+
+def wipe(ddb, table: str, user: str, team: str, ids: set[str]) -> int:
+    """Deletes every item a run left: its user's and team's partitions, its catch-all records (and their parts),
+    its processed-message markers. Returns how many."""
+    doomed = []
+    for page in ddb.get_paginator("scan").paginate(TableName=table, ProjectionExpression="pk, sk"):
+        for item in page["Items"]:
+            pk, sk = item["pk"]["S"], item["sk"]["S"]
+            msg = sk.removeprefix("MSG#").split("#PART#")[0] if pk.startswith("CATCHALL") else pk.removeprefix("MSG#")
+            if pk in (f"USER#{user}", f"TEAM#{team}") or msg in ids:
+                doomed.append({"pk": item["pk"], "sk": item["sk"]})
+    for i in range(0, len(doomed), 25):
+        ddb.batch_write_item(RequestItems={table: [{"DeleteRequest": {"Key": k}} for k in doomed[i:i + 25]]})
+    return len(doomed)
+
+
+def test_the_archive_holds_every_delivery_and_a_replay_after_a_wipe_restores_the_state(storm, stack, aws, jwh):
+    ref = storm["ref"]
+    ids = set(ref.ids)
+    before = state(jwh, REF_USER, REF_TEAM, ref.ids)
+
+    # Every delivery of the reference run is archived: its body byte for byte, its verified metadata.
+    kept = archived(aws("s3"), stack["ARCHIVE_BUCKET"], ids)
+    assert set(kept) == ids, f"not archived: {sorted(ids - set(kept))[:5]}"
+    for msg_id, raw, headers in ref.requests:
+        d = kept[msg_id]
+        assert d["body"].encode() == raw, msg_id
+        assert d["svix_timestamp"] == int(headers["svix-timestamp"])
+        assert d["event_type"] == json.loads(raw)["event_type"]
+    assert sum(1 for d in kept.values() if d.get("user_id") == REF_USER) > len(ids) // 2
+
+    started = time.monotonic()
+    wiped = wipe(aws("dynamodb"), stack["TABLE_NAME"], REF_USER, REF_TEAM, ids)
+    assert wiped > len(ids)
+    assert all(not rows for rows in state(jwh, REF_USER, REF_TEAM, ref.ids).values())
+
+    since, until = (t.isoformat() for t in storm["ref_window"])
+    dry = jwh("replay", "--archive", "--since", since, "--until", until, "--dry-run").stdout
+    assert f"would replay {len(ids)} of " in dry, dry
+    state_file = STATE / "storm-replay.state"
+    state_file.unlink(missing_ok=True)
+    replay = ["replay", "--archive", "--since", since, "--until", until, "--rate", "500", "--state", str(state_file)]
+    out = jwh(*replay).stdout
+    assert f"replayed {len(ids)} (" in out and "failed 0" in out, out
+    wait_for_drain(aws("sqs"), stack, list(Template().families()))
+    record_timing(f"archive: wipe, replay of {len(ids)} deliveries, drain", time.monotonic() - started)
+
+    after = state(jwh, REF_USER, REF_TEAM, ref.ids)
+    for part in ("user", "team", "catch-all"):
+        missing = sorted(set(before[part]) - set(after[part]))
+        extra = sorted(set(after[part]) - set(before[part]))
+        assert (missing, extra) == ([], []), f"{part}: {difference(missing, extra)}"
+        assert len(after[part]) == len(before[part])
+    # Run again with the same state file: every object is done, nothing is sent.
+    again = jwh(*replay).stdout
+    assert "replayed 0 (" in again, again
+    print(f"[archive] {len(ids)} deliveries archived byte for byte; {wiped} items wiped; replayed from the archive, "
+          f"the state equals one in-order delivery")
 
 
 # --- log hygiene --------------------------------------------------------------------------------------------------
