@@ -31,7 +31,7 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use jwh_ingest::handler::{Ingest, SigningSecrets};
-use jwh_shared::envelope::ClaimCheck;
+use jwh_shared::envelope::{ClaimCheck, MessageMeta};
 use jwh_shared::family::Family;
 use jwh_shared::processor::Processor;
 use jwh_shared::signature::{Secret, Verifier, sign};
@@ -250,6 +250,7 @@ impl Bench {
             s3: s3_client(&self.config, meter),
             fetch: None,
             concurrency: 1,
+            archive: None,
         }
     }
 
@@ -371,6 +372,49 @@ struct Case {
     ingest: Tally,
     processor: Tally,
     naive_write_units: u32,
+    archive: ArchiveBytes,
+}
+
+/// What the archive writes for a webhook of a case, by the archive's own encoder (`jwh_shared::archive`): the
+/// Firehose record of one delivery alone, and of a batch of ten deliveries of it.
+#[derive(Debug, Clone, Copy)]
+struct ArchiveBytes {
+    line: usize,
+    single: usize,
+    batch_of_10: usize,
+}
+
+impl ArchiveBytes {
+    fn of(body: &[u8]) -> Self {
+        use jwh_shared::archive::{ArchivedDelivery, encode};
+        let meta = &MessageMeta {
+            // A Svix id as long as Svix's: `msg_` and a 27-character KSUID.
+            svix_id: "msg_2pJ0mYqkQsTDYWnxYJ5hPNqDWx8".into(),
+            event_type: jwh_shared::events::peek_event_type(body)
+                .map(|t| t.as_str().into_owned())
+                .unwrap_or_default(),
+            family: family_of(body),
+            svix_timestamp: 1_764_670_000,
+            received_at_ms: 1_764_670_000_123,
+        };
+        let one = ArchivedDelivery::new(meta, body);
+        let line = serde_json::to_vec(&one).unwrap().len() + 1;
+        let ten: Vec<ArchivedDelivery> = (0..10)
+            .map(|i| {
+                let meta = MessageMeta {
+                    svix_id: format!("{}_{i}", meta.svix_id),
+                    ..meta.clone()
+                };
+                ArchivedDelivery::new(&meta, body)
+            })
+            .collect();
+        let size = |ds: &[ArchivedDelivery]| encode(ds).records.iter().map(Vec::len).sum::<usize>();
+        ArchiveBytes {
+            line,
+            single: size(std::slice::from_ref(&one)),
+            batch_of_10: size(&ten),
+        }
+    }
 }
 
 impl Case {
@@ -399,6 +443,11 @@ impl Case {
                 "items_written": f64::from(self.processor.writes) / n,
             },
             "naive": { "write_units": f64::from(self.naive_write_units) / n },
+            "archive": {
+                "line_bytes": self.archive.line,
+                "record_bytes_single": self.archive.single,
+                "record_bytes_batch_of_10": self.archive.batch_of_10,
+            },
         })
     }
 
@@ -531,6 +580,7 @@ async fn requests_and_write_units_per_webhook() {
             body_bytes: body.len(),
             samples,
             naive_write_units: naive_write_units(&body, &processed),
+            archive: ArchiveBytes::of(&body),
             ingest,
             processor: processed,
         };
@@ -554,6 +604,7 @@ async fn requests_and_write_units_per_webhook() {
         let processor = bench.processor(Family::Timeseries, &meter).await;
         let (mut ingest, mut proc_tally, mut naive, mut samples, mut bytes) =
             (Tally::default(), Tally::default(), 0, 0, 0);
+        let first_body = heartrate(per_webhook, seconds_apart, 0);
         for w in 0..i64::from(webhooks) {
             let body = heartrate(per_webhook, seconds_apart, w * per_webhook * seconds_apart);
             let (t_ingest, _) = bench
@@ -580,6 +631,7 @@ async fn requests_and_write_units_per_webhook() {
             ingest,
             processor: proc_tally,
             naive_write_units: naive,
+            archive: ArchiveBytes::of(&first_body),
         });
     }
 

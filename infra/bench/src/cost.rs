@@ -37,7 +37,13 @@ pub const LATENCY_MS: &[(&str, f64)] = &[
     ("DynamoDB", 5.0),
     ("S3.PutObject", 30.0),
     ("S3.GetObject", 15.0),
+    ("Firehose", 20.0),
 ];
+/// Firehose streams of the archive (one per family) and their buffer interval (template.yaml): each writes at
+/// least one S3 object per interval while it has traffic.
+pub const ARCHIVE_STREAMS: f64 = 6.0;
+/// See [`ARCHIVE_STREAMS`].
+pub const FIREHOSE_BUFFER_S: f64 = 900.0;
 /// Share of invocations that are cold starts (each bills its init phase).
 pub const COLD_START_SHARE: f64 = 0.01;
 /// CPU time at 256 MB is this many times CPU time here: Lambda gives a full vCPU at 1,769 MB and a share in
@@ -92,6 +98,19 @@ pub struct Settings {
     /// `Ingress: FunctionUrl`: webhooks reach the ingest function through its function URL, which bills nothing
     /// per request, and pass no HTTP API (so no access log line either).
     pub function_url: bool,
+    /// How the archive is written (`Archive`).
+    pub archive: ArchiveWriter,
+}
+
+/// How every delivery is archived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveWriter {
+    /// `Archive: Disabled`.
+    Off,
+    /// What the template does: each processor batch one gzip record on its family's Firehose stream.
+    Firehose,
+    /// The alternative priced beside it: each processor batch one S3 object (`PutObject`).
+    S3PerBatch,
 }
 
 impl Settings {
@@ -101,20 +120,39 @@ impl Settings {
         platform_logs: false,
         access_logs: true,
         function_url: false,
+        archive: ArchiveWriter::Firehose,
     };
 
-    /// The cheapest configuration the template offers: a function URL (no API Gateway, no access log).
+    /// The template's defaults without the archive.
+    pub const NO_ARCHIVE: Settings = Settings {
+        archive: ArchiveWriter::Off,
+        ..Settings::DEFAULTS
+    };
+
+    /// The cheapest configuration the template offers: a function URL (no API Gateway, no access log), no archive.
     pub const CHEAPEST: Settings = Settings {
         function_url: true,
         access_logs: false,
+        archive: ArchiveWriter::Off,
         ..Settings::DEFAULTS
     };
 
     /// Each setting priced in the summary, with its name.
     pub const COMPARED: &[(&str, Settings)] = &[
         (
-            "template defaults: Tracing PassThrough, SystemLogLevel WARN, access logs on, Ingress HttpApi",
+            "template defaults: Tracing PassThrough, SystemLogLevel WARN, access logs on, Ingress HttpApi, Archive on",
             Settings::DEFAULTS,
+        ),
+        (
+            "template defaults with Archive Disabled",
+            Settings::NO_ARCHIVE,
+        ),
+        (
+            "template defaults, the archive written as one S3 object per batch (the alternative writer)",
+            Settings {
+                archive: ArchiveWriter::S3PerBatch,
+                ..Settings::DEFAULTS
+            },
         ),
         (
             "Tracing Active (the default before), SystemLogLevel WARN, access logs on, Ingress HttpApi",
@@ -131,7 +169,7 @@ impl Settings {
             },
         ),
         (
-            "cheapest: Tracing PassThrough, SystemLogLevel WARN, Ingress FunctionUrl (no access log)",
+            "cheapest: Tracing PassThrough, SystemLogLevel WARN, Ingress FunctionUrl (no access log), Archive Disabled",
             Settings::CHEAPEST,
         ),
     ];
@@ -141,6 +179,8 @@ impl Settings {
 pub const TARGET_DOLLARS_PER_MILLION: f64 = 3.00;
 /// The same, with [`Settings::CHEAPEST`].
 pub const TARGET_CHEAPEST_DOLLARS_PER_MILLION: f64 = 2.00;
+/// The archive's cost per million webhooks of the mix at which it is on by default (issue "Archive and replay").
+pub const TARGET_ARCHIVE_DOLLARS_PER_MILLION: f64 = 0.25;
 /// Write units per timeseries sample, every case (1 KiB webhooks and large batches alike).
 pub const TARGET_WCU_PER_SAMPLE: f64 = 0.15;
 
@@ -158,6 +198,24 @@ struct Case {
     ingest: Ingest,
     processor: ProcessorCalls,
     naive: Naive,
+    #[serde(default)]
+    archive: Option<ArchiveMeasured>,
+}
+
+/// The archive's Firehose record for one webhook of the case alone and for a batch of ten (tests/it/cost.rs).
+#[derive(Debug, Deserialize, Clone, Copy)]
+struct ArchiveMeasured {
+    record_bytes_single: f64,
+    record_bytes_batch_of_10: f64,
+}
+
+impl ArchiveMeasured {
+    /// Bytes of the record of a batch of `b` deliveries: the single record, and each further delivery at what it
+    /// adds to a batch of ten.
+    fn record_bytes(&self, b: f64) -> f64 {
+        let each = (self.record_bytes_batch_of_10 - self.record_bytes_single) / 9.0;
+        self.record_bytes_single + (b - 1.0).max(0.0) * each
+    }
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -193,6 +251,8 @@ pub struct Observed {
     pub ingest_init_ms: f64,
     /// Median init time of a processor here, ms.
     pub processor_init_ms: f64,
+    /// CPU to encode one delivery into the archive's batch record here, ms: the `cpu` bench.
+    pub archive_cpu_ms: f64,
     /// Where these came from.
     pub source: &'static str,
     /// Where the CPU figures came from.
@@ -209,6 +269,7 @@ impl Default for Observed {
             processor_log_bytes: DEFAULT_LOG_BYTES.1,
             ingest_init_ms: 10.0,
             processor_init_ms: 10.0,
+            archive_cpu_ms: 0.05,
             source: "defaults (no cold-start figures found)",
         }
     }
@@ -240,6 +301,9 @@ impl Observed {
                 observed.call_cpu_ms = batch / 1000.0 / 30.0;
                 observed.cpu_source = "the cpu bench (target/bench/cpu.json)";
             }
+            if let Some(archive) = us("archive record, 10 summary") {
+                observed.archive_cpu_ms = archive / 1000.0 / 10.0;
+            }
         }
         observed
     }
@@ -268,6 +332,7 @@ impl Observed {
                 .unwrap_or(d.processor_log_bytes),
             ingest_init_ms: get("ingest", "init_ms_median").unwrap_or(d.ingest_init_ms),
             processor_init_ms: get("summaries", "init_ms_median").unwrap_or(d.processor_init_ms),
+            archive_cpu_ms: d.archive_cpu_ms,
             source: "the cold-start harness (target/bench/cold-start.json)",
         }
     }
@@ -314,6 +379,7 @@ const LINES: &[&str] = &[
     "DynamoDB writes",
     "DynamoDB reads",
     "S3",
+    "Firehose",
     "CloudWatch Logs",
     "X-Ray traces",
     "Secrets Manager",
@@ -408,7 +474,7 @@ impl Model {
 
     /// What one webhook of `case` costs, our design.
     fn ours(&self, case: &Case) -> Bill {
-        self.bill(case, self.delivery(&case.family))
+        self.bill(case, self.delivery(&case.family), self.settings.archive)
     }
 
     /// The naive design for the same webhook: one item per sample, one processor invocation per message.
@@ -434,10 +500,10 @@ impl Model {
             naive.processor.read_units = 1.0;
         }
         naive.processor.write_units = case.naive.write_units;
-        self.bill(&naive, one_per_message)
+        self.bill(&naive, one_per_message, ArchiveWriter::Off)
     }
 
-    fn bill(&self, case: &Case, delivery: Delivery) -> Bill {
+    fn bill(&self, case: &Case, delivery: Delivery, archive: ArchiveWriter) -> Bill {
         let observed = &self.observed;
         let settings = self.settings;
         let platform_log_bytes = if settings.platform_logs {
@@ -491,14 +557,39 @@ impl Model {
         bill.add("Lambda requests", prices::LAMBDA_REQUEST / b);
         let calls: f64 = case.processor.requests.values().sum();
         let record_cpu_ms = calls * observed.call_cpu_ms * LAMBDA_CPU_FACTOR;
-        let batch_ms = b * record_cpu_ms
-            + (b / BATCH_CONCURRENCY).ceil() * sequential_ms(&case.processor.requests);
+        // The archive's call runs beside the records' (futures::join): the batch waits for the longer.
+        let (archive_cpu_ms, archive_wait_ms) = match archive {
+            ArchiveWriter::Off => (0.0, 0.0),
+            ArchiveWriter::Firehose => (
+                observed.archive_cpu_ms * LAMBDA_CPU_FACTOR,
+                latency_ms("Firehose"),
+            ),
+            ArchiveWriter::S3PerBatch => (
+                observed.archive_cpu_ms * LAMBDA_CPU_FACTOR,
+                latency_ms("S3.PutObject"),
+            ),
+        };
+        let batch_ms = b * (record_cpu_ms + archive_cpu_ms)
+            + ((b / BATCH_CONCURRENCY).ceil() * sequential_ms(&case.processor.requests))
+                .max(archive_wait_ms);
         bill.add(
             "Lambda duration",
             gb_seconds(batch_ms) * prices::LAMBDA_GB_SECOND / b,
         );
         // The event source mapping's ReceiveMessage and DeleteMessageBatch, once per batch.
         bill.add("SQS", 2.0 * prices::SQS_REQUEST / b);
+        match (archive, case.archive) {
+            (ArchiveWriter::Firehose, Some(a)) => {
+                let billed = (a.record_bytes(b) / prices::FIREHOSE_INCREMENT).ceil()
+                    * prices::FIREHOSE_INCREMENT;
+                bill.add("Firehose", billed / GIB * prices::FIREHOSE_GB / b);
+                // Firehose's own PutObject, one per stream and buffer interval, shared by the month's webhooks.
+                let objects = ARCHIVE_STREAMS * SECONDS_PER_MONTH / FIREHOSE_BUFFER_S;
+                bill.add("S3", objects * prices::S3_PUT / WEBHOOKS_PER_MONTH);
+            }
+            (ArchiveWriter::S3PerBatch, Some(_)) => bill.add("S3", prices::S3_PUT / b),
+            _ => {}
+        }
         bill.add(
             "DynamoDB writes",
             case.processor.write_units * prices::DYNAMODB_WRU,
@@ -535,6 +626,8 @@ impl Model {
         bill
     }
 }
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 fn per_million(d: f64) -> f64 {
     d * 1e6
@@ -678,6 +771,7 @@ pub fn run(measured: &Path, observed: Observed) -> Result<bool, String> {
     }
     say!("the mix under the template's cost parameters (ours / naive, all-in):");
     let mut cheapest = f64::NAN;
+    let mut totals: Vec<(Settings, f64)> = Vec::new();
     for (name, settings) in Settings::COMPARED {
         let model = Model::new(&cases, observed, *settings);
         let (mut o, mut n) = (Bill::default(), Bill::default());
@@ -692,6 +786,7 @@ pub fn run(measured: &Path, observed: Observed) -> Result<bool, String> {
         if *settings == Settings::CHEAPEST {
             cheapest = per_million(o.total());
         }
+        totals.push((*settings, per_million(o.total())));
         say!(
             "  {:>7.3} / {:>7.3}  {name} (API Gateway {:.3}, CloudWatch Logs {:.3}, X-Ray {:.3})",
             per_million(o.total()),
@@ -701,6 +796,36 @@ pub fn run(measured: &Path, observed: Observed) -> Result<bool, String> {
             per_million(o.0.get(XRAY).copied().unwrap_or(0.0)),
         );
     }
+    let total_of = |settings: Settings| {
+        totals
+            .iter()
+            .find(|(s, _)| *s == settings)
+            .map_or(f64::NAN, |(_, t)| *t)
+    };
+    let archive = total_of(Settings::DEFAULTS) - total_of(Settings::NO_ARCHIVE);
+    let per_batch = total_of(Settings {
+        archive: ArchiveWriter::S3PerBatch,
+        ..Settings::DEFAULTS
+    }) - total_of(Settings::NO_ARCHIVE);
+    let stored_gib: f64 = MIX
+        .iter()
+        .filter_map(|(name, share)| {
+            let c = cases.iter().find(|c| c.name == *name)?;
+            let b = model.delivery(&c.family).batch;
+            Some(share * c.archive?.record_bytes(b) / b)
+        })
+        .sum::<f64>()
+        * 1e6
+        / GIB;
+    say!(
+        "archive: {archive:.3} $/M through Firehose (target <= {TARGET_ARCHIVE_DOLLARS_PER_MILLION:.2}: {}),          {per_batch:.3} $/M as one S3 object per batch; {stored_gib:.3} GiB stored per million webhooks,          ${:.4} per month kept",
+        if archive <= TARGET_ARCHIVE_DOLLARS_PER_MILLION {
+            "met"
+        } else {
+            "MISSED"
+        },
+        stored_gib * prices::S3_STORAGE_GB_MONTH,
+    );
     say!("fixed monthly, whatever the traffic:");
     for (what, dollars) in prices::FIXED_MONTHLY {
         say!("  ${dollars:.2}  {what}");
@@ -837,6 +962,10 @@ mod tests {
                 read_units: 0.0,
             },
             naive: Naive { write_units: 1.0 },
+            archive: Some(ArchiveMeasured {
+                record_bytes_single: 600.0,
+                record_bytes_batch_of_10: 1500.0,
+            }),
         };
         let bill = |settings| {
             Model::new(std::slice::from_ref(&case), Observed::default(), settings).ours(&case)
@@ -881,6 +1010,56 @@ mod tests {
                 .abs()
                 < 1e-12
         );
+    }
+
+    #[test]
+    fn the_archive_bills_firehose_by_5_kb_records_or_a_put_per_batch() {
+        let a = ArchiveMeasured {
+            record_bytes_single: 600.0,
+            record_bytes_batch_of_10: 1500.0,
+        };
+        assert_eq!(a.record_bytes(1.0), 600.0);
+        assert_eq!(a.record_bytes(10.0), 1500.0);
+        assert_eq!(a.record_bytes(4.0), 900.0);
+        let case = Case {
+            name: "c".into(),
+            family: "summaries".into(),
+            body_bytes: 1000.0,
+            samples_per_webhook: 0.0,
+            ingest: Ingest {
+                requests: BTreeMap::new(),
+                sqs_chunks: 1.0,
+            },
+            processor: ProcessorCalls {
+                requests: BTreeMap::from([("DynamoDB.PutItem".to_owned(), 1.0)]),
+                write_units: 1.0,
+                read_units: 0.0,
+            },
+            naive: Naive { write_units: 1.0 },
+            archive: Some(a),
+        };
+        let line = |settings: Settings, name: &str| {
+            let bill =
+                Model::new(std::slice::from_ref(&case), Observed::default(), settings).ours(&case);
+            bill.0.get(name).copied().unwrap_or(0.0)
+        };
+        // A batch of one (the case is not in the mix): one 5 KiB record.
+        let firehose = line(Settings::DEFAULTS, "Firehose");
+        assert!(
+            (firehose - 5.0 * 1024.0 / GIB * prices::FIREHOSE_GB).abs() < 1e-15,
+            "{firehose}"
+        );
+        assert_eq!(line(Settings::NO_ARCHIVE, "Firehose"), 0.0);
+        let s3_per_batch = Settings {
+            archive: ArchiveWriter::S3PerBatch,
+            ..Settings::DEFAULTS
+        };
+        let s3 = line(s3_per_batch, "S3") - line(Settings::NO_ARCHIVE, "S3");
+        assert!((s3 - prices::S3_PUT).abs() < 1e-15, "{s3}");
+        // The archive call runs beside the store's: a batch waits for the longer, here the archive's.
+        let duration = |s| line(s, "Lambda duration");
+        assert!(duration(Settings::DEFAULTS) > duration(Settings::NO_ARCHIVE));
+        assert!(duration(s3_per_batch) > duration(Settings::DEFAULTS));
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! - CloudWatch Logs standard ingestion, first tier: <https://aws.amazon.com/cloudwatch/pricing/>
 //! - X-Ray traces recorded: <https://aws.amazon.com/xray/pricing/>
 //! - Secrets Manager: <https://aws.amazon.com/secrets-manager/pricing/>
+//! - Amazon Data Firehose, Direct PUT: <https://aws.amazon.com/firehose/pricing/> (each record rounded up to 5 KB)
+//! - S3 Standard storage: <https://aws.amazon.com/s3/pricing/>, first 50 TB
 //!
 //! Change a price here and `jwh-bench cost` reprices every figure.
 
@@ -31,6 +33,12 @@ pub const DYNAMODB_RRU: f64 = 0.125 / 1e6;
 pub const S3_PUT: f64 = 0.005 / 1e3;
 /// S3 Standard GET, dollars per request ($0.0004 per 1,000).
 pub const S3_GET: f64 = 0.0004 / 1e3;
+/// Amazon Data Firehose, Direct PUT ingestion, dollars per GB ($0.029, first 500 TB a month).
+pub const FIREHOSE_GB: f64 = 0.029;
+/// Firehose bills each record rounded up to 5 KB (taken as KiB, with GB as GiB).
+pub const FIREHOSE_INCREMENT: f64 = 5.0 * 1024.0;
+/// S3 Standard storage, dollars per GB-month ($0.023).
+pub const S3_STORAGE_GB_MONTH: f64 = 0.023;
 /// CloudWatch Logs standard ingestion, dollars per GB ($0.50).
 pub const LOGS_INGESTED_GB: f64 = 0.50;
 /// X-Ray, dollars per trace recorded ($5.00 per million).
@@ -40,7 +48,10 @@ pub const SECRETS_MANAGER_CALL: f64 = 0.05 / 1e4;
 
 /// Fixed monthly charges of one deployed stack, dollars per month, whatever the traffic.
 pub const FIXED_MONTHLY: &[(&str, f64)] = &[
-    ("19 CloudWatch alarms at $0.10", 1.90),
+    (
+        "20 CloudWatch alarms at $0.10 (19 without the archive)",
+        2.00,
+    ),
     (
         "1 CloudWatch dashboard (free within an account's first 3)",
         3.00,
