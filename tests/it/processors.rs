@@ -894,3 +894,90 @@ async fn summaries_are_read_by_date_through_the_index() {
     assert_eq!(week("2024-11-20", "2024-11-20").await, ["s12", "s20"]);
     assert!(week("2024-10-01", "2024-10-31").await.is_empty());
 }
+
+/// Retention periods stamp every item of the kinds they name with its expiry, counted from the record's own time
+/// (a bucket's start, a summary's date) or its message's receipt; current state and markers keep theirs.
+#[tokio::test]
+async fn retention_stamps_each_kind_it_names_and_leaves_current_state_alone() {
+    use jwh_shared::store::retention::Retention;
+    use jwh_shared::store::{BucketSpan, keys};
+
+    let mut env = env().await;
+    let retention = Retention {
+        samples: 30,
+        summaries: 365,
+        history: 90,
+        catch_all: 7,
+    };
+    env.store = env.store.clone().with_retention(retention);
+    for (i, (_, body)) in all_fixtures().into_iter().enumerate() {
+        assert!(env.deliver(&format!("msg_ret_{i}"), &body).await.is_empty());
+    }
+    let mut kinds: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    let mut start = None;
+    loop {
+        let page = env
+            .store
+            .client()
+            .scan()
+            .table_name(env.store.table())
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        for item in page.items() {
+            let text = |k: &str| {
+                item.get(k)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let kind = text("kind");
+            let expires = item
+                .get("expires_at")
+                .and_then(|v| v.as_n().ok())
+                .map(|n| n.parse::<i64>().unwrap());
+            let entry = kinds.entry(kind.clone()).or_default();
+            entry.0 += 1;
+            entry.1 += usize::from(expires.is_some());
+            let received =
+                jwh_shared::store::time::parse_instant(&text("received_at")).map(|t| t.timestamp());
+            let days = |d: i64| d * 86_400;
+            match kind.as_str() {
+                "timeseries" => {
+                    let (_, label, _) = keys::parse_bucket(&text("sk")).unwrap();
+                    let start = BucketSpan::start_of(&label).unwrap().timestamp();
+                    assert_eq!(expires, Some(start + days(30)), "{}", text("sk"));
+                }
+                "summary" => assert!(expires.is_some(), "{}", text("sk")),
+                "connection_event" | "lab_event" => {
+                    assert_eq!(expires, received.map(|r| r + days(90)))
+                }
+                "catch_all" | "catch_all_part" => {
+                    assert_eq!(expires, received.map(|r| r + days(7)))
+                }
+                "marker" => assert!(expires.is_some()),
+                other => assert_eq!(expires, None, "{other} {}", text("sk")),
+            }
+        }
+        match page.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => break,
+        }
+    }
+    for kind in [
+        "timeseries",
+        "summary",
+        "connection_event",
+        "lab_event",
+        "catch_all",
+        "connection",
+        "device",
+        "lab",
+    ] {
+        assert!(
+            kinds.get(kind).is_some_and(|(n, _)| *n > 0),
+            "no {kind} stored: {kinds:?}"
+        );
+    }
+}
