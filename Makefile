@@ -160,9 +160,10 @@ e2e: $(TOOLS_STAMP)
 
 # --- benchmarks ----------------------------------------------------------------------------------------------------
 #   make bench          every benchmark, each figure beside a baseline of the same run, then the cost table
-#                       (BENCHMARKS.md): CPU (Criterion), binary sizes and cold start, cost and reads against moto
+#                       (BENCHMARKS.md): CPU (Criterion), binary sizes and cold start, cost and reads against moto,
+#                       the replay rate from the archive
 
-.PHONY: bench bench-cpu bench-cold-start bench-cost bench-read
+.PHONY: bench bench-cpu bench-cold-start bench-cost bench-read bench-replay
 
 BENCH_DIR := $(CURDIR)/target/bench
 BENCH_FUNCTIONS := jwh-ingest jwh-connections jwh-backfills jwh-summaries jwh-timeseries jwh-lab jwh-catch-all jwh-api
@@ -173,10 +174,11 @@ BENCH_ARGS ?=
 # the cost table (each step also writes them to $(BENCH_DIR)/*.txt, beside its JSON figures).
 bench: $(TOOLS_STAMP)
 	mkdir -p $(BENCH_DIR)
-	$(MAKE) --no-print-directory bench-cpu bench-cold-start bench-cost bench-read 2>&1 | tee $(BENCH_DIR)/bench.log
+	$(MAKE) --no-print-directory bench-cpu bench-cold-start bench-cost bench-read bench-replay 2>&1 | tee $(BENCH_DIR)/bench.log
 	@echo; echo "== summary (full output: $(BENCH_DIR)/bench.log)"; echo; \
 	  grep -E '^verify/raw_hmac' $(BENCH_DIR)/bench.log; echo; \
-	  cat $(BENCH_DIR)/cpu.txt $(BENCH_DIR)/cold-start.txt $(BENCH_DIR)/cost.txt $(BENCH_DIR)/read.txt
+	  cat $(BENCH_DIR)/cpu.txt $(BENCH_DIR)/cold-start.txt $(BENCH_DIR)/cost.txt $(BENCH_DIR)/read.txt \
+	    $(BENCH_DIR)/replay.txt
 
 bench-cpu:
 	$(CARGO) bench --locked -p jwh-shared --bench verify -- $(BENCH_ARGS)
@@ -199,6 +201,12 @@ bench-cost: $(TOOLS_STAMP)
 bench-read: $(TOOLS_STAMP)
 	JWH_READ_OUT=$(BENCH_DIR)/read.json JWH_READ_RUNS=$${JWH_READ_RUNS:-5} \
 	  $(CARGO) test --locked -p jwh-tests --test it read_cost -- --nocapture
+
+# `jwh replay --archive` (release build) from an archive in moto to its queues, beside SendMessageBatch of the same
+# messages (infra/bench/replay_rate.py); JWH_REPLAY_DELIVERIES sets the archive's size (default 5,000).
+bench-replay: $(TOOLS_STAMP)
+	$(CARGO) build --release --locked -p jwh
+	python infra/bench/replay_rate.py --jwh target/release/jwh
 
 # --- hostile input and load ------------------------------------------------------------------------------------------
 #   make fuzz           cargo-fuzz: the signature verifier, the event parser, the ingest request decoding, seeded
