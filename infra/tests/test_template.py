@@ -55,6 +55,7 @@ FETCH_QUEUE_ENV = {"QUEUE_URL_FETCH": {"Fn::If": [FETCH_CONDITION, {"Ref": "Fetc
 # Globals.Function.Environment: every function gets the archive's stream names and bucket (each processor reads its
 # own family's stream; jwh_shared::archive) and the retention periods (jwh_shared::store::Retention).
 ARCHIVE_CONDITION = "ArchiveEnabled"
+ARCHIVE_SOURCE = pathlib.Path(__file__).resolve().parents[2] / "shared" / "src" / "archive.rs"
 ARCHIVE_FAMILIES = {
     "Connections": "connections",
     "Backfills": "backfills",
@@ -123,7 +124,7 @@ ARCHIVE_BUCKET_ARN = {"Fn::GetAtt": ["ArchiveBucket", "Arn"]}
 ARCHIVE_OBJECTS = {"Fn::Sub": "${ArchiveBucket.Arn}/*"}
 ARCHIVE_STREAMS = {family: f"{family}ArchiveStream" for family in ARCHIVE_FAMILIES}
 ARCHIVE_RESOURCES = {"ArchiveBucket", "ArchiveBucketPolicy", "ArchiveDeliveryRole", "ArchiveDeliveryAlarm",
-                     *ARCHIVE_STREAMS.values()}
+                     "ArchiveDatabase", "ArchiveTable", *ARCHIVE_STREAMS.values()}
 # Days to keep, 0 for ever: the archive's S3 lifecycle, and the records' DynamoDB TTL per kind (GLOBAL_ENV).
 RETENTION_PARAMETERS = ("ArchiveRetentionDays", "SamplesRetentionDays", "SummariesRetentionDays",
                         "HistoryRetentionDays", "CatchAllRetentionDays")
@@ -1219,3 +1220,24 @@ def test_every_lint_ignore_is_justified_and_scoped_to_a_resource(template, resou
     assert used == set(justified), "each ignored rule is explained in Metadata.LintIgnores, and only those"
     for reason in justified.values():
         assert len(reason) > 80
+
+
+def test_archive_table_reads_every_family_and_hour_where_firehose_writes_them(resources, template):
+    table = resources["ArchiveTable"]["Properties"]
+    assert table["DatabaseName"] == {"Ref": "ArchiveDatabase"}
+    t = table["TableInput"]
+    params = t["Parameters"]
+    # Partition projection over the prefixes of jwh_shared::archive: {family}/YYYY/MM/DD/HH/.
+    assert params["projection.enabled"] == "true"
+    assert params["projection.family.values"].split(",") == list(ARCHIVE_FAMILIES.values())
+    assert (params["projection.hour.type"], params["projection.hour.format"]) == ("date", "yyyy/MM/dd/HH")
+    assert (params["projection.hour.interval"], params["projection.hour.interval.unit"]) == ("1", "HOURS")
+    assert params["storage.location.template"] == {"Fn::Sub": "s3://${ArchiveBucket}/${!family}/${!hour}/"}
+    assert [k["Name"] for k in t["PartitionKeys"]] == ["family", "hour"]
+    # The columns are the fields of jwh_shared::archive::ArchivedDelivery, but the family (a partition).
+    fields = re.findall(r"^    pub (\w+):", ARCHIVE_SOURCE.read_text(), re.M)
+    struct_fields = fields[: fields.index("body_base64") + 1]
+    columns = [c["Name"] for c in t["StorageDescriptor"]["Columns"]]
+    assert columns == [f for f in struct_fields if f != "family"]
+    assert t["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
+    assert template["Outputs"]["ArchiveDatabaseName"]["Condition"] == ARCHIVE_CONDITION
