@@ -818,7 +818,9 @@ pub fn run(measured: &Path, observed: Observed) -> Result<bool, String> {
         * 1e6
         / GIB;
     say!(
-        "archive: {archive:.3} $/M through Firehose (target <= {TARGET_ARCHIVE_DOLLARS_PER_MILLION:.2}: {}),          {per_batch:.3} $/M as one S3 object per batch; {stored_gib:.3} GiB stored per million webhooks,          ${:.4} per month kept",
+        "archive: {archive:.3} $/M through Firehose (target <= {TARGET_ARCHIVE_DOLLARS_PER_MILLION:.2}: {}), \
+         {per_batch:.3} $/M as one S3 object per batch; {stored_gib:.3} GiB stored per million webhooks, \
+         ${:.4} per month kept",
         if archive <= TARGET_ARCHIVE_DOLLARS_PER_MILLION {
             "met"
         } else {
