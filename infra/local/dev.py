@@ -454,9 +454,9 @@ def banner(env: dict[str, str], state: pathlib.Path, background: bool) -> str:
     signing secret  {env['WEBHOOK_SECRET']}
     data API        {env['DATA_API_URL']}   (GET /v2/..., DELETE /users/<id>)
                     no IAM check locally: cargo lambda watch has no API Gateway in front of it
-    moto            {env['AWS_ENDPOINT_URL']}   (SQS, S3, DynamoDB, Secrets Manager)
+    moto            {env['AWS_ENDPOINT_URL']}   (SQS, S3, DynamoDB, Secrets Manager, Firehose)
     lambda invoke   {env['LAMBDA_ENDPOINT']}/2015-03-31/functions/<binary>/invocations
-    table {env.get('TABLE_NAME')}, bucket {env.get('PAYLOAD_BUCKET')}; queues:
+    table {env.get('TABLE_NAME')}, bucket {env.get('PAYLOAD_BUCKET')}, archive {env.get('ARCHIVE_BUCKET') or 'off'}; queues:
 {queues}
     settings        {rel(state / 'stack.env')}     logs {rel(state / 'logs')}/
 
@@ -465,6 +465,7 @@ def banner(env: dict[str, str], state: pathlib.Path, background: bool) -> str:
     target/debug/jwh query --user {fixture_user()}
     curl "{env['DATA_API_URL']}/v2/summary/sleep/{fixture_user()}?start_date=2023-01-01"
     target/debug/jwh dlq list
+    target/debug/jwh replay --archive --dry-run                  (what the archive holds, per event type)
   stop: {stop}
 """
 

@@ -11,7 +11,9 @@
 //!   each object naming the user is read, and written again under its key without the user's deliveries (deleted
 //!   when none is left). The archive bucket is not versioned, so no older copy remains. This reads the whole
 //!   archive (one `GetObject` per object, $0.40 per million objects): `jwh users erase` has no time limit, where
-//!   the data API's `DELETE` may answer 202 on a large archive and need repeating.
+//!   the data API's `DELETE` may answer 202 on a large archive and need repeating. Deliveries still in
+//!   Firehose's buffer (up to 15 minutes) reach S3 after the erasure read it: a second run 15 minutes later
+//!   removes them.
 //!
 //! - in the teams named, every lab match review resolved to the user (Junction sends reviews without a user, so
 //!   they live under their team), with its history.
