@@ -203,7 +203,8 @@ bench-read: $(TOOLS_STAMP)
 	  $(CARGO) test --locked -p jwh-tests --test it read_cost -- --nocapture
 
 # `jwh replay --archive` (release build) from an archive in moto to its queues, beside SendMessageBatch of the same
-# messages (infra/bench/replay_rate.py); JWH_REPLAY_DELIVERIES sets the archive's size (default 5,000).
+# messages (infra/bench/replay_rate.py); JWH_REPLAY_DELIVERIES sets the archive's size (default 1,000: moto's SQS
+# slows down as its queues fill).
 bench-replay: $(TOOLS_STAMP)
 	$(CARGO) build --release --locked -p jwh
 	python infra/bench/replay_rate.py --jwh target/release/jwh

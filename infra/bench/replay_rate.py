@@ -2,7 +2,7 @@
 the baseline of the same messages sent straight to the same queues with SendMessageBatch (the least a replay has to
 do), both measured in one run against one moto.
 
-    make bench-replay                   # 5,000 deliveries (JWH_REPLAY_DELIVERIES), release jwh
+    make bench-replay                   # 1,000 deliveries (JWH_REPLAY_DELIVERIES), release jwh
     .tools/venv/bin/python infra/bench/replay_rate.py --jwh target/release/jwh --deliveries 2000
 
 The archive is written as Firehose writes it: objects of gzip members (one member per processor batch of 10), JSON
@@ -140,7 +140,7 @@ def queue_env(urls: dict[str, str]) -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jwh", default=str(ROOT / "target" / "release" / "jwh"))
-    parser.add_argument("--deliveries", type=int, default=int(os.environ.get("JWH_REPLAY_DELIVERIES", "5000")))
+    parser.add_argument("--deliveries", type=int, default=int(os.environ.get("JWH_REPLAY_DELIVERIES", "1000")))
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     args.jwh = str(pathlib.Path(args.jwh).resolve())

@@ -39,9 +39,9 @@ pub const BUCKET_ENV: &str = "ARCHIVE_BUCKET";
 /// Largest Firehose record, bytes (1,000 KiB).
 /// <https://docs.aws.amazon.com/firehose/latest/dev/limits.html>
 pub const MAX_RECORD_BYTES: usize = 1_024_000;
-/// Largest `PutRecordBatch` request: 500 records, 4 MiB.
+/// Largest `PutRecordBatch` request: 500 records, 4 MB (taken as 4,000,000 bytes).
 const MAX_BATCH_RECORDS: usize = 500;
-const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+const MAX_BATCH_BYTES: usize = 4_000_000;
 /// Attempts at the records Firehose reports failed in a `PutRecordBatch` answer.
 const PUT_ATTEMPTS: u32 = 3;
 /// File extension of archive objects (Firehose's `FileExtension`, and the large objects written directly).
