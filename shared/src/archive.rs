@@ -269,19 +269,10 @@ pub fn hour_prefixes(family: Family, from: DateTime<Utc>, to: DateTime<Utc>) -> 
 
 /// The key of a delivery written as an object of its own (too large for a Firehose record).
 pub fn large_object_key(family: Family, now: &DateTime<Utc>, svix_id: &str) -> String {
-    let safe: String = svix_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
     format!(
-        "{}large-{safe}-{}{EXTENSION}",
+        "{}large-{}-{}{EXTENSION}",
         hour_prefix(family, now),
+        crate::envelope::key_safe(svix_id),
         now.timestamp_millis()
     )
 }

@@ -195,6 +195,20 @@ pub fn lambda_record(
     .expect("an SQS record")
 }
 
+/// A Svix id as part of an S3 key: letters, digits, `_` and `-` kept, anything else `_`.
+pub fn key_safe(svix_id: &str) -> String {
+    svix_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// Where a claim-checked body is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimCheck {
@@ -207,20 +221,13 @@ pub struct ClaimCheck {
 impl ClaimCheck {
     /// The deterministic location of a message's body: a re-sent message overwrites the same object.
     pub fn for_message(bucket: &str, meta: &MessageMeta) -> Self {
-        let safe_id: String = meta
-            .svix_id
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
         Self {
             bucket: bucket.to_owned(),
-            key: format!("{CLAIM_CHECK_PREFIX}{}/{safe_id}", meta.family.as_str()),
+            key: format!(
+                "{CLAIM_CHECK_PREFIX}{}/{}",
+                meta.family.as_str(),
+                key_safe(&meta.svix_id)
+            ),
         }
     }
 

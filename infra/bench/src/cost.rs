@@ -947,9 +947,9 @@ mod tests {
         assert_eq!(sequential_ms(&calls), 18.0);
     }
 
-    #[test]
-    fn passthrough_bills_no_traces_warn_no_platform_lines_and_a_function_url_no_api() {
-        let case = Case {
+    /// A 1,000-byte summary webhook: one SQS send at ingest, one PutItem of 1 unit in the processor.
+    fn summary_case(archive: ArchiveMeasured) -> Case {
+        Case {
             name: "c".into(),
             family: "summaries".into(),
             body_bytes: 1000.0,
@@ -964,11 +964,16 @@ mod tests {
                 read_units: 0.0,
             },
             naive: Naive { write_units: 1.0 },
-            archive: Some(ArchiveMeasured {
-                record_bytes_single: 600.0,
-                record_bytes_batch_of_10: 1500.0,
-            }),
-        };
+            archive: Some(archive),
+        }
+    }
+
+    #[test]
+    fn passthrough_bills_no_traces_warn_no_platform_lines_and_a_function_url_no_api() {
+        let case = summary_case(ArchiveMeasured {
+            record_bytes_single: 600.0,
+            record_bytes_batch_of_10: 1500.0,
+        });
         let bill = |settings| {
             Model::new(std::slice::from_ref(&case), Observed::default(), settings).ours(&case)
         };
@@ -1023,23 +1028,7 @@ mod tests {
         assert_eq!(a.record_bytes(1.0), 600.0);
         assert_eq!(a.record_bytes(10.0), 1500.0);
         assert_eq!(a.record_bytes(4.0), 900.0);
-        let case = Case {
-            name: "c".into(),
-            family: "summaries".into(),
-            body_bytes: 1000.0,
-            samples_per_webhook: 0.0,
-            ingest: Ingest {
-                requests: BTreeMap::new(),
-                sqs_chunks: 1.0,
-            },
-            processor: ProcessorCalls {
-                requests: BTreeMap::from([("DynamoDB.PutItem".to_owned(), 1.0)]),
-                write_units: 1.0,
-                read_units: 0.0,
-            },
-            naive: Naive { write_units: 1.0 },
-            archive: Some(a),
-        };
+        let case = summary_case(a);
         let line = |settings: Settings, name: &str| {
             let bill =
                 Model::new(std::slice::from_ref(&case), Observed::default(), settings).ours(&case);
