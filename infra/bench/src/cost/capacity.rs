@@ -3,8 +3,8 @@
 //!
 //! Each limit on the way is turned into webhooks of the mix per second: the HTTP API's throttle; the account's
 //! Lambda concurrency left to the ingest function; each family's processor (`MaximumConcurrency` invocations, each
-//! draining full batches at the batch time modelled from its measured requests and CPU); the table's on-demand
-//! throughput. The smallest is the first bottleneck. One user's partition (DynamoDB's 1,000 write units a second
+//! draining full batches at the batch time modelled from its measured requests and CPU, the archive's call beside
+//! them); the busiest archive stream's records per second; the table's on-demand throughput. The smallest is the first bottleneck. One user's partition (DynamoDB's 1,000 write units a second
 //! per partition) is a limit on one user's rate, not the stack's, and is printed apart.
 
 use std::collections::BTreeMap;
@@ -39,6 +39,9 @@ pub const READ_SIDE_CONCURRENCY: f64 = 10.0;
 pub const TABLE_WRITE_UNITS_PER_S: f64 = 40_000.0;
 /// See [`TABLE_WRITE_UNITS_PER_S`]: what a newly created on-demand table serves before it has seen a peak.
 pub const NEW_TABLE_WRITE_UNITS_PER_S: f64 = 4_000.0;
+/// A Firehose stream's records per second, taken at the smaller regions' default (5,000 in the largest regions).
+/// <https://docs.aws.amazon.com/firehose/latest/APIReference/API_PutRecordBatch.html>
+pub const FIREHOSE_RECORDS_PER_S: f64 = 1_000.0;
 /// DynamoDB's throughput of one partition, write units per second: every record of one user is in one.
 pub const PARTITION_WRITE_UNITS_PER_S: f64 = 1_000.0;
 /// Write units of a webhook that land in the processed-message markers' partitions, not the user's.
@@ -92,8 +95,11 @@ pub fn drains(cases: &[Case], observed: &Observed) -> BTreeMap<String, Drain> {
                 .collect();
             let calls: f64 = requests.values().sum();
             let record_cpu_ms = calls * observed.call_cpu_ms * LAMBDA_CPU_FACTOR;
-            let batch_ms = BATCH_SIZE * record_cpu_ms
-                + (BATCH_SIZE / BATCH_CONCURRENCY).ceil() * sequential_ms(&requests)
+            // The archive (on by default): its gzip CPU per delivery, and its Firehose call beside the records'.
+            let batch_ms = BATCH_SIZE
+                * (record_cpu_ms + observed.archive_cpu_ms * LAMBDA_CPU_FACTOR)
+                + ((BATCH_SIZE / BATCH_CONCURRENCY).ceil() * sequential_ms(&requests))
+                    .max(latency_ms("Firehose"))
                 + 2.0 * latency_ms("SQS");
             let drain = Drain {
                 share,
@@ -155,6 +161,23 @@ pub fn limits(cases: &[Case], observed: &Observed) -> Vec<Limit> {
             ),
             webhooks_per_s: family_rate / drain.share,
             raised_by: format!("{parameter} (2 to 1,000)"),
+        });
+    }
+
+    // The archive: one Firehose record per batch on the family's stream; under load batches are full.
+    if let Some((family, share)) = drains(cases, observed)
+        .into_iter()
+        .map(|(f, d)| (f, d.share))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+    {
+        limits.push(Limit {
+            name: format!("archive stream ({family})"),
+            how: format!(
+                "{FIREHOSE_RECORDS_PER_S:.0} records/s, one per batch of {BATCH_SIZE:.0}, {:.0}% of the mix on the busiest stream",
+                share * 100.0
+            ),
+            webhooks_per_s: FIREHOSE_RECORDS_PER_S * BATCH_SIZE / share,
+            raised_by: "the stream's throughput quota (a Firehose limit increase), or Archive=Disabled".into(),
         });
     }
 
