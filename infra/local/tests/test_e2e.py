@@ -21,6 +21,7 @@ import base64
 import collections
 import copy
 import datetime as dt
+import gzip
 import hashlib
 import hmac
 import json
@@ -548,6 +549,18 @@ def test_the_claim_checked_batch_is_stored_whole(jwh, stack, aws):
     assert len({s["timestamp"] for s in samples}) == n
     objects = aws("s3").list_objects_v2(Bucket=stack["PAYLOAD_BUCKET"], Prefix="payloads/").get("Contents", [])
     assert len(objects) == 1 and objects[0]["Size"] > 1024 * 1024, objects
+    # The archive holds it too, byte for byte (read from the claim check by the processor, gzip in its batch record).
+    sent = (WORK / "bodies" / "claim-check.json").read_bytes()
+    s3 = aws("s3")
+    archived = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=stack["ARCHIVE_BUCKET"], Prefix="timeseries/"):
+        for obj in page.get("Contents", []):
+            for line in gzip.decompress(s3.get_object(Bucket=stack["ARCHIVE_BUCKET"], Key=obj["Key"])["Body"].read()) \
+                    .splitlines():
+                d = json.loads(line)
+                if d.get("user_id") == CLAIM_CHECK_USER:
+                    archived.append(d)
+    assert archived and all(d["body"].encode() == sent for d in archived), [len(d["body"]) for d in archived]
 
 
 def test_refused_deliveries_left_nothing(jwh):
