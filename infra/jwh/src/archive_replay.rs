@@ -437,7 +437,7 @@ pub async fn run<O: Objects, Q: Queues>(
             if options.dry_run {
                 continue;
             }
-            match message(objects, &d, &meta, body, options).await {
+            match message(objects, &meta, body, options).await {
                 Ok((message, claim_checked)) => {
                     report.claim_checked += usize::from(claim_checked);
                     outgoing.push(message);
@@ -464,7 +464,6 @@ pub async fn run<O: Objects, Q: Queues>(
 /// A delivery as an SQS message: inline, or through the claim check when SQS cannot carry it.
 async fn message<O: Objects>(
     objects: &O,
-    d: &ArchivedDelivery,
     meta: &MessageMeta,
     body: Vec<u8>,
     options: &Options,
@@ -492,7 +491,6 @@ async fn message<O: Objects>(
             .build()
             .map_err(|e| e.to_string())?,
     );
-    let _ = d;
     Ok((
         Outgoing {
             family: meta.family,
