@@ -113,22 +113,19 @@ impl Processor {
                 .buffered(self.concurrency)
                 .collect()
                 .await;
-        let deliveries: Vec<(String, ArchivedDelivery)> = match &self.archive {
+        // The messages archived (their SQS ids) and their archive lines: every message read, but a replayed one.
+        let (archived_ids, deliveries): (Vec<String>, Vec<ArchivedDelivery>) = match &self.archive {
             Some(_) => read
                 .iter()
                 .filter_map(|(id, r)| r.as_ref().ok().map(|m| (id, m)))
                 .filter(|(_, m)| !m.replayed)
                 .map(|(id, m)| (id.clone(), ArchivedDelivery::new(&m.meta, &m.body)))
-                .collect(),
-            None => Vec::new(),
+                .unzip(),
+            None => (Vec::new(), Vec::new()),
         };
         let archived = async {
             match &self.archive {
-                Some(archive) if !deliveries.is_empty() => {
-                    let batch: Vec<ArchivedDelivery> =
-                        deliveries.iter().map(|(_, d)| d.clone()).collect();
-                    archive.put(&batch).await.map(Some)
-                }
+                Some(archive) if !deliveries.is_empty() => archive.put(&deliveries).await.map(Some),
                 _ => Ok(None),
             }
         };
@@ -165,7 +162,7 @@ impl Processor {
             Ok(None) => {}
             Err(e) => {
                 tracing::error!(deliveries = deliveries.len(), error = %e, "archive failed; the batch is retried");
-                for (id, _) in deliveries {
+                for id in archived_ids {
                     if !response
                         .batch_item_failures
                         .iter()
