@@ -282,11 +282,14 @@ fn archived_names(
     user_id: &str,
     needle: &str,
 ) -> bool {
-    delivery.user_id.as_deref() == Some(user_id)
-        || delivery.body.as_deref().is_some_and(|b| names(b, needle))
-        || delivery
+    let body_names = match (&delivery.body, &delivery.body_base64) {
+        (Some(text), _) => names(text, needle),
+        (None, Some(_)) => delivery
             .body_bytes()
-            .is_some_and(|b| names(&String::from_utf8_lossy(&b), needle))
+            .is_some_and(|b| names(&String::from_utf8_lossy(&b), needle)),
+        (None, None) => false,
+    };
+    delivery.user_id.as_deref() == Some(user_id) || body_names
 }
 
 /// Rewrites every archive object that names the user without the user's deliveries; (deliveries, objects).

@@ -410,13 +410,13 @@ pub async fn run<O: Objects, Q: Queues>(
             }
         };
         report.bad_lines += decoded.bad_lines.len();
+        let mut deliveries = decoded.deliveries;
+        report.read += deliveries.len();
+        let before = deliveries.len();
+        archive::dedupe(&mut deliveries, &mut seen);
+        report.duplicates += before - deliveries.len();
         let mut outgoing = Vec::new();
-        for d in decoded.deliveries {
-            report.read += 1;
-            if !seen.insert(d.svix_id.clone()) {
-                report.duplicates += 1;
-                continue;
-            }
+        for d in deliveries {
             if !selection.selects(&d) {
                 continue;
             }
